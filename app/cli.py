@@ -1,0 +1,94 @@
+"""The `wijkbudget` command: serve the API, migrate the database, manage admins.
+
+Every command reads `DATABASE_URL` and the other settings like the server does, exits 0 on
+success and non-zero with a message on stderr otherwise.
+"""
+
+import logging
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from app.core.config import ConfigError, get_settings
+from app.core.db import make_engine, open_session
+from app.core.db import migrate as apply_migrations
+
+cli = typer.Typer(
+    help="Wijkbudget: a participatory-budgeting backend for municipalities.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+) -> None:
+    """Apply the database migrations, then serve the API (docs at /docs)."""
+    import uvicorn
+
+    settings = get_settings()
+    try:
+        settings.require_strong_secret()
+        apply_migrations(settings.database_url)
+        # Resolved once here, so a generated development key exists before workers start.
+        settings.signing_key()
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+    typer.echo(f"Wijkbudget on http://{host}:{port} (docs at /docs)", err=True)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        server_header=False,
+        access_log=False,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply every pending database migration (safe to run repeatedly)."""
+    apply_migrations(get_settings().database_url)
+    typer.echo("database is up to date", err=True)
+
+
+@cli.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="The admin's email.")],
+    password: Annotated[str, typer.Option(help="At least 10 characters.")],
+) -> None:
+    """Create an admin account, or make an existing account admin and set its password.
+
+    Applies pending migrations first, so it works on a new database.
+    """
+    from app.services import accounts
+
+    settings = get_settings()
+    apply_migrations(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with open_session(engine) as session:
+            user, created = accounts.ensure_admin(session, email=email, password=password)
+            session.commit()
+    except ValidationError as exc:
+        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    finally:
+        engine.dispose()
+    typer.echo(f"{'created' if created else 'updated'} admin {user.email} (id {user.id})")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cli()

@@ -1,0 +1,127 @@
+"""Settings, read from environment variables and an optional `.env` file.
+
+Only `SECRET_KEY` has rules beyond its type: outside development it must be set and strong
+(`require_strong_secret`); in development a missing key is generated once and kept in a file
+beside the default database, so every worker and every restart accepts the same tokens.
+"""
+
+import json
+import logging
+import os
+import secrets
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./wijkbudget.db"
+DEV_SECRET_FILE = "wijkbudget.secret"
+MIN_SECRET_LENGTH = 32
+_KNOWN_WEAK_SECRETS = {"changethis", "changeme", "secret", "development", "insecure"}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says what to change."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: SecretStr | None = None
+    access_token_expire_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
+    cors_origins: Annotated[list[str], NoDecode] = []
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    country: str = "Netherlands"
+    log_level: str = "INFO"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        # Accept a JSON list or a plain comma-separated string, the way operators write it.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, value: str) -> str:
+        # Operators paste libpq-style URLs; SQLAlchemy needs the driver named.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def secret_problem(self) -> str | None:
+        """Why the configured key is unusable outside development, or None if it is fine."""
+        if self.secret_key is None:
+            return "SECRET_KEY is not set"
+        key = self.secret_key.get_secret_value()
+        if len(key) < MIN_SECRET_LENGTH:
+            return f"SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters"
+        if key.lower() in _KNOWN_WEAK_SECRETS or len(set(key)) < 8:
+            return "SECRET_KEY is a well-known or low-entropy value"
+        return None
+
+    def require_strong_secret(self) -> None:
+        if self.environment == "development":
+            return
+        problem = self.secret_problem()
+        if problem:
+            raise ConfigError(
+                f"{problem}. Outside development Wijkbudget needs a strong key; generate one "
+                'with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+            )
+
+    def signing_key(self) -> str:
+        """The key that signs tokens and voting-code hashes."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        if self.environment != "development":
+            raise ConfigError("SECRET_KEY is not set")
+        return _development_secret(self.dev_secret_path())
+
+    def dev_secret_path(self) -> Path:
+        """Beside the SQLite file when there is one, else in the working directory."""
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix) and ":memory:" not in self.database_url:
+            return Path(self.database_url[len(prefix) :]).resolve().parent / DEV_SECRET_FILE
+        return Path.cwd() / DEV_SECRET_FILE
+
+
+def _development_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    # Write a private temporary file, then link it into place: when two workers start
+    # together exactly one link succeeds, and both then read the same complete key.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".wijkbudget-secret-")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        os.link(tmp, path)
+    except FileExistsError:
+        return path.read_text().strip()
+    finally:
+        os.unlink(tmp)
+    logging.getLogger("wijkbudget").warning(
+        "No SECRET_KEY set: generated a development key in %s. Set SECRET_KEY in production.",
+        path,
+    )
+    return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,102 @@
+"""The engine, the per-request session and schema migrations.
+
+One transaction per request: the session dependency commits when the handler succeeds and
+rolls back when it raises, before the response is sent, so a client never sees a success
+for data that was not stored. The schema comes only from the Alembic revisions.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+import migrations
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+_WRITE = "wijkbudget_write"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 15}, **kwargs
+        )
+        _configure_sqlite(engine)
+        return engine
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 10)
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Foreign keys on, WAL, and real transactions.
+
+    Python's sqlite3 driver begins a transaction only before a write, so a read and the write
+    it decides would run in different snapshots. We emit BEGIN ourselves; a request that may
+    write takes the write lock up front (BEGIN IMMEDIATE), so two writers queue on
+    busy_timeout instead of failing half-way with "database is locked".
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if ":memory:" not in str(engine.url):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def open_session(engine: Engine, *, write: bool = True) -> Session:
+    """A session; `write=False` for requests that only read (no write lock on SQLite)."""
+    bind = engine.execution_options(**{_WRITE: True}) if write else engine
+    return Session(bind=bind, expire_on_commit=False)
+
+
+def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
+    """Commit on success, roll back on any error: the unit of work of a request or command."""
+    with open_session(engine, write=write) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the database schema up to `revision` (idempotent)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), revision)
+
+
+def ping(engine: Engine) -> bool:
+    """Whether the database answers a trivial query."""
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except Exception:  # any failure to reach the database means "not ready"
+        return False
+    return True

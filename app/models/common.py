@@ -1,0 +1,48 @@
+"""Building blocks of the API shapes: strict input models and bounded field types.
+
+Every input model forbids unknown fields; every string is bounded and refuses NUL
+characters; every integer fits a 32-bit column (larger values are a 422, never a 500).
+"""
+
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from app.models.base import INT32_MAX
+
+T = TypeVar("T")
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+class Schema(BaseModel):
+    """Base of every request body: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _text(max_length: int, min_length: int = 1) -> object:
+    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
+
+
+NoNul = AfterValidator(_no_nul)
+Name = Annotated[str, _text(100), NoNul]
+Title = Annotated[str, _text(200), NoNul]
+Summary = Annotated[str, _text(1000), NoNul]
+Body = Annotated[str, _text(20_000), NoNul]
+Int32 = Annotated[int, Field(le=INT32_MAX, ge=-INT32_MAX - 1)]
+PositiveInt32 = Annotated[int, Field(ge=1, le=INT32_MAX)]
+Euros = Annotated[int, Field(ge=1, le=INT32_MAX, description="Whole euros.", examples=[4800])]
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: `?limit=` (default 50, max 200) and `?offset=`."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,124 @@
+"""Accounts: the table and the shapes the API reads and writes."""
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+)
+from sqlalchemy import CheckConstraint, Column, String
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from app.models.base import UTCDateTime, utcnow
+from app.models.common import Name, NoNul, Schema
+
+
+class Role(StrEnum):
+    resident = "resident"
+    moderator = "moderator"
+    admin = "admin"
+
+
+ROLE_RANK = {Role.resident: 0, Role.moderator: 1, Role.admin: 2}
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "user_account"
+    __table_args__ = (CheckConstraint("role IN ('resident', 'moderator', 'admin')", name="role"),)
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    email: str = SQLField(sa_column=Column(String(254), nullable=False, unique=True))
+    password_hash: str = SQLField(sa_column=Column(String(255), nullable=False))
+    display_name: str = SQLField(sa_column=Column(String(100), nullable=False))
+    role: str = SQLField(default=Role.resident, sa_column=Column(String(16), nullable=False))
+    postcode: str | None = SQLField(default=None, sa_column=Column(String(16), nullable=True))
+    birth_year: int | None = SQLField(default=None, nullable=True)
+    # Bumped on a password change or a demotion: tokens carrying an older value stop working.
+    token_version: int = SQLField(default=0, nullable=False)
+    created_at: datetime = SQLField(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+def normalise_email(value: str) -> str:
+    return value.strip().lower()
+
+
+def normalise_postcode(value: str) -> str:
+    """`9713 ab` -> `9713AB`: upper case without spaces, as eligibility compares them."""
+    return re.sub(r"\s+", "", value).upper()
+
+
+def _check_postcode(value: str) -> str:
+    value = normalise_postcode(value)
+    if not re.fullmatch(r"[0-9A-Z-]{1,10}", value):
+        raise ValueError("a postcode has 1 to 10 letters, digits or dashes")
+    return value
+
+
+def _normalise_email_input(value: object) -> object:
+    return normalise_email(value) if isinstance(value, str) else value
+
+
+Email = Annotated[EmailStr, BeforeValidator(_normalise_email_input)]
+Password = Annotated[str, StringConstraints(min_length=10, max_length=256), NoNul]
+Postcode = Annotated[str, StringConstraints(max_length=16), NoNul, AfterValidator(_check_postcode)]
+BirthYear = Annotated[int, Field(ge=1900, le=2100)]
+
+
+class UserCreate(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "anna@example.org",
+                    "password": "correct horse battery",
+                    "display_name": "Anna",
+                    "postcode": "9713 AB",
+                    "birth_year": 1990,
+                }
+            ]
+        }
+    )
+
+    email: Email
+    password: Password
+    display_name: Name
+    postcode: Postcode | None = None
+    birth_year: BirthYear | None = None
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    display_name: str
+    role: Role
+    postcode: str | None
+    birth_year: int | None
+    created_at: datetime
+
+
+class RoleUpdate(Schema):
+    role: Role
+
+
+class PasswordChange(Schema):
+    current_password: Annotated[str, StringConstraints(max_length=256), NoNul]
+    new_password: Password
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires.")

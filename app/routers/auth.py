@@ -1,0 +1,45 @@
+"""Registration and sign-in (OAuth2 password flow, so `/docs` can authorize)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, status
+
+from app.core.errors import EmailTaken, InvalidCredentials, ValidationFailed, problem_responses
+from app.models.user import Token, UserCreate, UserPublic
+from app.routers.deps import SessionDep, SettingsDep
+from app.services import accounts
+
+router = APIRouter(prefix="/auth", tags=["accounts"])
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserPublic,
+    responses=problem_responses(EmailTaken, ValidationFailed),
+    summary="Create a resident account",
+)
+def register(data: UserCreate, session: SessionDep) -> UserPublic:
+    return UserPublic.model_validate(accounts.register(session, data=data))
+
+
+@router.post(
+    "/token",
+    response_model=Token,
+    responses=problem_responses(InvalidCredentials, ValidationFailed),
+    summary="Sign in: exchange email and password for an access token",
+)
+def token(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=254, description="The account's email.")],
+    password: Annotated[str, Form(max_length=256)],
+) -> Token:
+    return accounts.issue_token(
+        session,
+        email=username,
+        password=password,
+        key=request.app.state.signing_key,
+        expires_minutes=settings.access_token_expire_minutes,
+    )

@@ -1,0 +1,54 @@
+"""Dependencies shared by the routers, as `Annotated` aliases."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel import Session
+
+from app.core.config import Settings
+from app.core.db import session_scope
+from app.core.errors import NotAuthenticated
+from app.models.user import User
+from app.services import accounts
+
+API_PREFIX = "/api/v1"
+
+_READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# auto_error=False: a missing token is rendered by our own handler as problem+json.
+_bearer = OAuth2PasswordBearer(tokenUrl=f"{API_PREFIX}/auth/token", auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    write = request.method not in _READ_ONLY_METHODS
+    yield from session_scope(request.app.state.engine, write=write)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+# scope="function": commit (or roll back) before the response is sent, never after.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_optional_user(
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(_bearer)]
+) -> User | None:
+    if token is None:
+        return None
+    return accounts.user_from_token(session, token=token, key=request.app.state.signing_key)
+
+
+def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
+    if user is None:
+        raise NotAuthenticated("Sign in and send the token as 'Authorization: Bearer <token>'.")
+    return user
+
+
+OptionalUser = Annotated[User | None, Depends(get_optional_user)]
+CurrentUser = Annotated[User, Depends(get_current_user)]

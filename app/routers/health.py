@@ -1,0 +1,30 @@
+"""Liveness and readiness probes, outside the versioned API."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from app.core.db import ping
+
+router = APIRouter(tags=["operations"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+@router.get("/healthz", response_model=Health, summary="The process is alive")
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "The database does not answer"}},
+    summary="The database answers",
+)
+def readyz(request: Request) -> Health | JSONResponse:
+    if not ping(request.app.state.engine):
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return Health(status="ok")

@@ -1,0 +1,55 @@
+"""The signed-in account, and role management by admins."""
+
+from fastapi import APIRouter, Response, status
+
+from app.core.errors import (
+    Forbidden,
+    InvalidCredentials,
+    LastAdmin,
+    NotAuthenticated,
+    NotFound,
+    ValidationFailed,
+    problem_responses,
+)
+from app.models.user import PasswordChange, RoleUpdate, UserPublic
+from app.routers.deps import CurrentUser, SessionDep
+from app.services import accounts
+
+router = APIRouter(prefix="/users", tags=["accounts"])
+
+
+@router.get(
+    "/me",
+    response_model=UserPublic,
+    responses=problem_responses(NotAuthenticated),
+    summary="The signed-in account",
+)
+def me(user: CurrentUser) -> UserPublic:
+    return UserPublic.model_validate(user)
+
+
+@router.post(
+    "/me/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(NotAuthenticated, InvalidCredentials, ValidationFailed),
+    summary="Change the password; earlier tokens stop working",
+)
+def change_password(data: PasswordChange, user: CurrentUser, session: SessionDep) -> Response:
+    accounts.change_password(
+        session, user=user, current=data.current_password, new=data.new_password
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.patch(
+    "/{user_id}/role",
+    response_model=UserPublic,
+    responses=problem_responses(NotAuthenticated, Forbidden, NotFound, LastAdmin, ValidationFailed),
+    summary="Change a user's role (admin)",
+)
+def change_role(
+    user_id: int, data: RoleUpdate, actor: CurrentUser, session: SessionDep
+) -> UserPublic:
+    user = accounts.change_role(session, actor=actor, user_id=user_id, role=data.role)
+    return UserPublic.model_validate(user)

@@ -1,0 +1,136 @@
+"""The `wijkbudget` command line."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.core import security
+from app.core.config import get_settings
+from app.models.user import Role, User
+from tests.factories import make_user
+
+runner = CliRunner()
+
+
+def test_every_command_explains_itself() -> None:
+    for command in ("serve", "migrate", "create-admin"):
+        result = runner.invoke(cli, [command, "--help"])
+        assert result.exit_code == 0
+        assert "Usage" in result.output
+    assert "Apply" in runner.invoke(cli, ["serve", "--help"]).output
+
+
+@pytest.fixture
+def cli_database(
+    database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Commands read the settings like the server: point them at the test database."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_create_admin_creates_then_updates(session: Session) -> None:
+    created = runner.invoke(
+        cli, ["create-admin", "--email", "Admin@Gemeente.nl", "--password", "first password!"]
+    )
+    assert created.exit_code == 0, created.output
+    assert "created admin admin@gemeente.nl" in created.output
+    resident = make_user(session, email="anna@example.org")
+    updated = runner.invoke(
+        cli, ["create-admin", "--email", "anna@example.org", "--password", "second password"]
+    )
+    assert updated.exit_code == 0, updated.output
+    session.expire_all()
+    users = {u.email: u for u in session.exec(select(User))}
+    assert users["admin@gemeente.nl"].role == Role.admin
+    assert users["anna@example.org"].role == Role.admin
+    assert users["anna@example.org"].id == resident.id
+    assert security.verify_password("second password", users["anna@example.org"].password_hash)
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_create_admin_refuses_a_weak_password(session: Session) -> None:
+    result = runner.invoke(cli, ["create-admin", "--email", "a@b.nl", "--password", "short"])
+    assert result.exit_code == 1
+    assert "password" in result.output
+    assert session.exec(select(User)).all() == []
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _environment(workdir: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "SECRET_KEY", "ENVIRONMENT"}
+    }
+    env.update(extra)
+    return env
+
+
+def test_serve_refuses_a_weak_key_outside_development(workdir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "serve"],
+        env=_environment(workdir, ENVIRONMENT="production", SECRET_KEY="changeme"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (workdir / "wijkbudget.db").exists()
+
+
+def test_serve_migrates_and_serves_on_the_sqlite_default(workdir: Path) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port)],
+        env=_environment(workdir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert httpx.get(f"{base}/readyz").json() == {"status": "ok"}
+        assert httpx.get(f"{base}/docs").status_code == 200
+        assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "Wijkbudget"
+        registered = httpx.post(
+            f"{base}/api/v1/auth/register",
+            json={"email": "a@example.org", "password": "long enough pw", "display_name": "A"},
+        )
+        assert registered.status_code == 201
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert (workdir / "wijkbudget.db").exists()
+    assert (workdir / "wijkbudget.secret").exists()
