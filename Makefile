@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/wijkbudget serve
 
+demo: install
+	$(BIN)/wijkbudget demo
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -89,6 +89,31 @@ def create_admin(
     typer.echo(f"{'created' if created else 'updated'} admin {user.email} (id {user.id})")
 
 
+@cli.command()
+def demo() -> None:
+    """Fill an empty database with the Oosterpark demo: accounts, a process, proposals.
+
+    Applies pending migrations first. The process ends in phase `review`, one transition
+    from voting. Every demo account has the password printed at the end.
+    """
+    from app.services import demo as demo_data
+
+    settings = get_settings()
+    apply_migrations(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with open_session(engine) as session:
+            created = demo_data.load(session)
+            session.commit()
+    except demo_data.NotEmpty as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+    for email, role in created.items():
+        typer.echo(f"{role:<10} {email}")
+    typer.echo(f"password for every demo account: {demo_data.DEMO_PASSWORD}")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cli()

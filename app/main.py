@@ -14,7 +14,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import make_engine
 from app.core.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from app.routers import auth, health, users
+from app.routers import audit, auth, health, processes, proposals, users
 from app.routers.deps import API_PREFIX
 
 DESCRIPTION = """
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (auth, users):
+    for module in (auth, users, processes, proposals, audit):
         app.include_router(module.router, prefix=API_PREFIX)
 
     # Added last runs first: the request id and size limit wrap everything, CORS included.

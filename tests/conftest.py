@@ -98,7 +98,7 @@ def client(app: FastAPI, engine: Engine) -> Iterator[TestClient]:
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     """A session for arranging and inspecting data; commit what a request must see."""
-    with open_session(engine) as db:
+    with open_session(engine, write=False) as db:
         yield db
 
 

@@ -6,10 +6,14 @@ precomputed hash of `PASSWORD`.
 
 from functools import lru_cache
 from itertools import count
+from typing import Any
 
 from sqlmodel import Session
 
 from app.core import security
+from app.models.base import utcnow
+from app.models.process import Phase, Process, ProcessCreate, apply_spec
+from app.models.proposal import Proposal, ProposalStatus
 from app.models.user import Role, User
 
 PASSWORD = "correct horse battery"
@@ -57,3 +61,68 @@ def token_for(user: User, key: str, *, expires_minutes: int = 60, now: float | N
 
 def auth(user: User, key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token_for(user, key)}"}
+
+
+def make_process(
+    session: Session,
+    *,
+    phase: Phase = Phase.submission,
+    budget: int = 25_000,
+    ballot: dict[str, Any] | None = None,
+    eligibility: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Process:
+    """A process in `phase`; moving it into voting or beyond stamps `voting_started_at`."""
+    spec = ProcessCreate.model_validate(
+        {
+            "title": fields.pop("title", "Oosterpark 2019"),
+            "area": "Oosterpark",
+            "budget": budget,
+            "ballot": ballot or {"type": "knapsack"},
+            "eligibility": eligibility or {},
+            **fields,
+        }
+    )
+    process = Process(
+        title=spec.title,
+        budget=spec.budget,
+        ballot_type=spec.ballot.type,
+        tally_rule=spec.tally_rule,
+    )
+    apply_spec(process, spec)
+    process.phase = phase
+    if phase in (Phase.voting, Phase.closed):
+        process.voting_started_at = utcnow()
+    session.add(process)
+    session.commit()
+    return process
+
+
+def make_proposal(
+    session: Session,
+    process: Process,
+    author: User,
+    *,
+    status: ProposalStatus = ProposalStatus.submitted,
+    cost: int | None = None,
+    title: str = "Benches along the canal",
+    summary: str = "A plan for the neighbourhood.",
+    estimated_cost: int = 3_000,
+    category: str | None = "greenery",
+) -> Proposal:
+    if status == ProposalStatus.accepted and cost is None:
+        cost = estimated_cost
+    assert process.id is not None
+    proposal = Proposal(
+        process_id=process.id,
+        author_id=author.id,
+        title=title,
+        summary=summary,
+        estimated_cost=estimated_cost,
+        category=category,
+        status=status,
+        cost=cost,
+    )
+    session.add(proposal)
+    session.commit()
+    return proposal

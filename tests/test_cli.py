@@ -134,3 +134,22 @@ def test_serve_migrates_and_serves_on_the_sqlite_default(workdir: Path) -> None:
         server.wait(timeout=30)
     assert (workdir / "wijkbudget.db").exists()
     assert (workdir / "wijkbudget.secret").exists()
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_demo_fills_an_empty_database_once(session: Session) -> None:
+    from app.models.process import Process
+    from app.models.proposal import Proposal
+
+    result = runner.invoke(cli, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "admin@oosterpark.example" in result.output
+    process = session.exec(select(Process)).one()
+    assert (process.title, process.budget, process.phase) == ("Oosterpark", 25_000, "review")
+    statuses = [p.status for p in session.exec(select(Proposal))]
+    assert len(statuses) == 12
+    assert statuses.count("rejected") == 1
+    assert statuses.count("accepted") == 10
+    again = runner.invoke(cli, ["demo"])
+    assert again.exit_code == 1
+    assert "empty" in again.output

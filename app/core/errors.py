@@ -29,10 +29,17 @@ class DomainError(Exception):
     code: ClassVar[str] = "bad_request"
     title: ClassVar[str] = "Bad request"
 
-    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        errors: Sequence[dict[str, Any]] | None = None,
+    ):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.headers = headers or {}
+        self.errors = errors
 
 
 def _error(status: int, code: str, title: str) -> type[DomainError]:
@@ -133,20 +140,28 @@ async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(exc.headers)
     if exc.status == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
-    return problem_response(exc.status, exc.code, exc.title, exc.detail, headers=headers)
+    return problem_response(
+        exc.status, exc.code, exc.title, exc.detail, errors=exc.errors, headers=headers
+    )
 
 
-async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def validation_failed(errors: Iterable[Any], prefix: Sequence[str | int] = ()) -> DomainError:
+    """A `validation_error` naming each field, from pydantic-style error dicts."""
     items = [
-        {"loc": _loc(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in exc.errors()
+        {"loc": [*prefix, *_loc(err.get("loc", ()))], "msg": str(err.get("msg", ""))}
+        for err in errors
     ]
     first = items[0] if items else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(part) for part in first["loc"]) or "request"
     detail = f"{where}: {first['msg']}"
     if len(items) > 1:
         detail += f" (and {len(items) - 1} more)"
-    return problem_response(422, "validation_error", "Invalid input", detail, errors=items)
+    return ValidationFailed(detail, errors=items)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return await _on_domain_error(request, validation_failed(exc.errors()))
 
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -3,8 +3,11 @@
 from sqlmodel import SQLModel
 
 from app.models import base as base
+from app.models.audit import AuditEntry
+from app.models.process import Process
+from app.models.proposal import Comment, Proposal, Support
 from app.models.user import User
 
 metadata = SQLModel.metadata
 
-__all__ = ["User", "metadata"]
+__all__ = ["AuditEntry", "Comment", "Process", "Proposal", "Support", "User", "metadata"]

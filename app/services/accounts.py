@@ -22,6 +22,7 @@ from app.core.errors import (
 )
 from app.models.base import INT32_MAX
 from app.models.user import ROLE_RANK, Role, Token, User, UserCreate, normalise_email
+from app.services import audit
 from app.services.permissions import require_role
 
 
@@ -101,6 +102,16 @@ def change_role(session: Session, *, actor: User, user_id: int, role: Role) -> U
     user.role = role
     session.add(user)
     session.flush()
+    if role != before:
+        audit.record(
+            session,
+            actor=actor,
+            action="user.role_changed",
+            target_type="user",
+            target_id=user.id,
+            before={"role": before.value},
+            after={"role": role.value},
+        )
     return user
 
 
@@ -118,11 +129,24 @@ def ensure_admin(session: Session, *, email: str, password: str) -> tuple[User, 
     user = find_by_email(session, email)
     if user is None:
         data = UserCreate(email=email, password=password, display_name="Administrator")
-        return register(session, data=data, role=Role.admin), True
-    UserCreate(email=email, password=password, display_name=user.display_name)
-    user.password_hash = security.hash_password(password)
-    user.role = Role.admin
-    user.token_version += 1
-    session.add(user)
-    session.flush()
-    return user, False
+        user = register(session, data=data, role=Role.admin)
+        created, before = True, None
+    else:
+        UserCreate(email=email, password=password, display_name=user.display_name)
+        created, before = False, {"role": user.role}
+        user.password_hash = security.hash_password(password)
+        user.role = Role.admin
+        user.token_version += 1
+        session.add(user)
+        session.flush()
+    # The command line has no actor: the entry says so with a null actor.
+    audit.record(
+        session,
+        actor=None,
+        action="user.made_admin",
+        target_type="user",
+        target_id=user.id,
+        before=before,
+        after={"role": Role.admin.value},
+    )
+    return user, created

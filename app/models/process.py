@@ -1,0 +1,274 @@
+"""Budget processes (one round, e.g. "Oosterpark 2019", EUR 25,000): table and API shapes."""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from sqlalchemy import JSON, Column, Float, String, Text
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from app.models.base import INT32_MAX, UTCDateTime, utcnow
+from app.models.common import Euros, NoNul, Schema, Title
+from app.models.user import normalise_postcode
+
+
+class Phase(StrEnum):
+    draft = "draft"
+    submission = "submission"
+    review = "review"
+    voting = "voting"
+    closed = "closed"
+
+
+PHASE_ORDER = list(Phase)
+
+
+class BallotType(StrEnum):
+    knapsack = "knapsack"
+    approval = "approval"
+    cumulative = "cumulative"
+
+
+class TallyRule(StrEnum):
+    greedy = "greedy"
+    mes = "mes"
+
+
+class Process(SQLModel, table=True):
+    __tablename__ = "process"
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    title: str = SQLField(sa_column=Column(String(200), nullable=False))
+    description: str = SQLField(default="", sa_column=Column(Text, nullable=False))
+    area: str = SQLField(default="", sa_column=Column(String(100), nullable=False))
+    budget: int = SQLField(nullable=False)
+    ballot_type: str = SQLField(sa_column=Column(String(16), nullable=False))
+    min_projects: int = SQLField(default=1, nullable=False)
+    max_projects: int | None = SQLField(default=None, nullable=True)
+    min_budget_share: float = SQLField(default=0.0, sa_column=Column(Float, nullable=False))
+    points: int | None = SQLField(default=None, nullable=True)
+    max_points_per_project: int | None = SQLField(default=None, nullable=True)
+    postcode_prefixes: list[str] = SQLField(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    min_age: int | None = SQLField(default=None, nullable=True)
+    require_voting_code: bool = SQLField(default=False, nullable=False)
+    tally_rule: str = SQLField(sa_column=Column(String(16), nullable=False))
+    voting_opens_at: datetime | None = SQLField(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    voting_closes_at: datetime | None = SQLField(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    phase: str = SQLField(
+        default=Phase.draft, sa_column=Column(String(16), nullable=False, index=True)
+    )
+    # When the process entered `voting`: the age rule's fallback year, and the lock's start.
+    voting_started_at: datetime | None = SQLField(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    created_at: datetime = SQLField(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    # The contract speaks UTC; a timestamp without an offset is read as UTC.
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _prefixes(values: list[str]) -> list[str]:
+    cleaned = [normalise_postcode(v) for v in values]
+    for value in cleaned:
+        if not value.isalnum() or len(value) > 10:
+            raise ValueError("a postcode prefix has 1 to 10 letters or digits")
+    return sorted(set(cleaned))
+
+
+Count = Annotated[int, Field(ge=1, le=INT32_MAX)]
+Description = Annotated[str, StringConstraints(max_length=20_000), NoNul]
+Area = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), NoNul]
+Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+UTCTimestamp = Annotated[datetime, AfterValidator(_as_utc)]
+Prefix = Annotated[str, StringConstraints(min_length=1, max_length=16), NoNul]
+
+
+class BallotSpec(Schema):
+    type: BallotType = Field(description="`knapsack`, `approval` or `cumulative`.")
+    min_projects: Count = 1
+    max_projects: Count | None = Field(default=None, description="Required for `approval`.")
+    min_budget_share: Share = Field(default=0.0, description="Knapsack only: 0..1.")
+    points: Count | None = Field(default=None, description="Cumulative only, required there.")
+    max_points_per_project: Count | None = Field(default=None, description="Cumulative only.")
+
+    @model_validator(mode="after")
+    def _fits_its_type(self) -> Self:
+        if self.max_projects is not None and self.min_projects > self.max_projects:
+            raise ValueError("min_projects must not exceed max_projects")
+        if self.type == BallotType.approval and self.max_projects is None:
+            raise ValueError("an approval ballot needs max_projects")
+        if self.type == BallotType.cumulative:
+            if self.points is None:
+                raise ValueError("a cumulative ballot needs points")
+        elif self.points is not None or self.max_points_per_project is not None:
+            raise ValueError("points and max_points_per_project apply to cumulative ballots only")
+        if self.type != BallotType.knapsack and self.min_budget_share:
+            raise ValueError("min_budget_share applies to knapsack ballots only")
+        return self
+
+
+class EligibilitySpec(Schema):
+    postcode_prefixes: Annotated[list[Prefix], Field(max_length=200), AfterValidator(_prefixes)] = (
+        Field(default_factory=list, description="Empty: everyone.", examples=[["9713"]])
+    )
+    min_age: Annotated[int, Field(ge=0, le=150)] | None = Field(
+        default=None, description="Age reached in the calendar year voting opens; null: none."
+    )
+    require_voting_code: bool = False
+
+
+class ProcessCreate(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Oosterpark 2019",
+                    "description": "Residents of Oosterpark divide EUR 25,000.",
+                    "area": "Oosterpark",
+                    "budget": 25000,
+                    "ballot": {"type": "knapsack", "min_projects": 1, "max_projects": None},
+                    "eligibility": {"postcode_prefixes": ["9713"], "min_age": 16},
+                    "tally_rule": "greedy",
+                    "voting_opens_at": None,
+                    "voting_closes_at": None,
+                }
+            ]
+        }
+    )
+
+    title: Title
+    description: Description = ""
+    area: Area = ""
+    budget: Euros
+    ballot: BallotSpec
+    eligibility: EligibilitySpec = Field(default_factory=EligibilitySpec)
+    tally_rule: TallyRule = TallyRule.greedy
+    voting_opens_at: UTCTimestamp | None = None
+    voting_closes_at: UTCTimestamp | None = None
+
+    @model_validator(mode="after")
+    def _window_in_order(self) -> Self:
+        if (
+            self.voting_opens_at is not None
+            and self.voting_closes_at is not None
+            and self.voting_closes_at <= self.voting_opens_at
+        ):
+            raise ValueError("voting_closes_at must be after voting_opens_at")
+        return self
+
+
+class BallotPatch(Schema):
+    type: BallotType | None = None
+    min_projects: Count | None = None
+    max_projects: Count | None = None
+    min_budget_share: Share | None = None
+    points: Count | None = None
+    max_points_per_project: Count | None = None
+
+
+class EligibilityPatch(Schema):
+    postcode_prefixes: Annotated[list[Prefix], Field(max_length=200)] | None = None
+    min_age: Annotated[int, Field(ge=0, le=150)] | None = None
+    require_voting_code: bool | None = None
+
+
+class ProcessUpdate(Schema):
+    """A partial spec: fields left out keep their value; `ballot` and `eligibility` merge."""
+
+    title: Title | None = None
+    description: Description | None = None
+    area: Area | None = None
+    budget: Euros | None = None
+    ballot: BallotPatch | None = None
+    eligibility: EligibilityPatch | None = None
+    tally_rule: TallyRule | None = None
+    voting_opens_at: UTCTimestamp | None = None
+    voting_closes_at: UTCTimestamp | None = None
+
+
+class Transition(Schema):
+    to: Phase
+
+
+class ProcessPublic(BaseModel):
+    id: int
+    title: str
+    description: str
+    area: str
+    budget: int
+    ballot: BallotSpec
+    eligibility: EligibilitySpec
+    tally_rule: TallyRule
+    voting_opens_at: datetime | None
+    voting_closes_at: datetime | None
+    phase: Phase
+    voting_started_at: datetime | None
+    created_at: datetime
+    proposal_count: int = Field(description="Proposals in the process, withdrawn ones excluded.")
+    ballot_count: int = Field(description="Current ballots (one per voter).")
+
+
+def spec_of(process: Process) -> dict[str, Any]:
+    """The stored process as a `ProcessCreate`-shaped dict (for merging and comparing)."""
+    return {
+        "title": process.title,
+        "description": process.description,
+        "area": process.area,
+        "budget": process.budget,
+        "ballot": {
+            "type": process.ballot_type,
+            "min_projects": process.min_projects,
+            "max_projects": process.max_projects,
+            "min_budget_share": process.min_budget_share,
+            "points": process.points,
+            "max_points_per_project": process.max_points_per_project,
+        },
+        "eligibility": {
+            "postcode_prefixes": list(process.postcode_prefixes),
+            "min_age": process.min_age,
+            "require_voting_code": process.require_voting_code,
+        },
+        "tally_rule": process.tally_rule,
+        "voting_opens_at": process.voting_opens_at,
+        "voting_closes_at": process.voting_closes_at,
+    }
+
+
+def apply_spec(process: Process, spec: ProcessCreate) -> None:
+    process.title = spec.title
+    process.description = spec.description
+    process.area = spec.area
+    process.budget = spec.budget
+    process.ballot_type = spec.ballot.type
+    process.min_projects = spec.ballot.min_projects
+    process.max_projects = spec.ballot.max_projects
+    process.min_budget_share = spec.ballot.min_budget_share
+    process.points = spec.ballot.points
+    process.max_points_per_project = spec.ballot.max_points_per_project
+    process.postcode_prefixes = list(spec.eligibility.postcode_prefixes)
+    process.min_age = spec.eligibility.min_age
+    process.require_voting_code = spec.eligibility.require_voting_code
+    process.tally_rule = spec.tally_rule
+    process.voting_opens_at = spec.voting_opens_at
+    process.voting_closes_at = spec.voting_closes_at

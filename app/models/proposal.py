@@ -1,0 +1,188 @@
+"""Proposals and the co-thinking around them (supports, comments): tables and API shapes."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from app.models.base import UTCDateTime, utcnow
+from app.models.common import Euros, NoNul, Schema, Summary, Title
+
+
+class ProposalStatus(StrEnum):
+    submitted = "submitted"
+    accepted = "accepted"
+    rejected = "rejected"
+    withdrawn = "withdrawn"
+
+
+class Proposal(SQLModel, table=True):
+    __tablename__ = "proposal"
+    __table_args__ = (Index("ix_proposal_process_id_status", "process_id", "status"),)
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    process_id: int = SQLField(
+        sa_column=Column(Integer, ForeignKey("process.id", ondelete="CASCADE"), nullable=False)
+    )
+    # Null once the author's account is erased: the proposal stays, by a "former resident".
+    author_id: int | None = SQLField(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+        ),
+    )
+    title: str = SQLField(sa_column=Column(String(200), nullable=False))
+    summary: str = SQLField(sa_column=Column(String(1000), nullable=False))
+    description: str = SQLField(default="", sa_column=Column(Text, nullable=False))
+    category: str | None = SQLField(default=None, sa_column=Column(String(50), nullable=True))
+    estimated_cost: int = SQLField(nullable=False)
+    cost: int | None = SQLField(default=None, nullable=True)
+    status: str = SQLField(
+        default=ProposalStatus.submitted, sa_column=Column(String(16), nullable=False)
+    )
+    review_reason: str | None = SQLField(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = SQLField(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class Support(SQLModel, table=True):
+    __tablename__ = "support"
+    __table_args__ = (UniqueConstraint("proposal_id", "user_id"),)
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    proposal_id: int = SQLField(
+        sa_column=Column(Integer, ForeignKey("proposal.id", ondelete="CASCADE"), nullable=False)
+    )
+    user_id: int = SQLField(
+        sa_column=Column(Integer, ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False)
+    )
+    created_at: datetime = SQLField(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class Comment(SQLModel, table=True):
+    __tablename__ = "comment"
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    proposal_id: int = SQLField(
+        sa_column=Column(
+            Integer, ForeignKey("proposal.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    author_id: int | None = SQLField(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+        ),
+    )
+    body: str = SQLField(sa_column=Column(Text, nullable=False))
+    created_at: datetime = SQLField(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+Category = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), NoNul
+]
+Description = Annotated[str, StringConstraints(max_length=20_000), NoNul]
+CommentBody = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5_000), NoNul
+]
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000), NoNul
+]
+
+
+class ProposalCreate(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "A play area in the Oosterpark",
+                    "summary": "Swings and a climbing frame for the youngest residents.",
+                    "description": "Next to the pond there is room for ...",
+                    "estimated_cost": 5000,
+                    "category": "play",
+                }
+            ]
+        }
+    )
+
+    title: Title
+    summary: Summary
+    description: Description = ""
+    estimated_cost: Euros
+    category: Category | None = None
+
+
+class ProposalUpdate(Schema):
+    title: Title | None = None
+    summary: Summary | None = None
+    description: Description | None = None
+    estimated_cost: Euros | None = None
+    category: Category | None = None
+
+
+class AcceptDecision(Schema):
+    decision: Literal["accept"]
+    cost: Euros = Field(description="The municipality's final cost; at most the budget.")
+
+
+class RejectDecision(Schema):
+    decision: Literal["reject"]
+    reason: Reason = Field(description="Shown to the author and the public.")
+
+
+Review = Annotated[AcceptDecision | RejectDecision, Field(discriminator="decision")]
+
+
+class ProposalSort(StrEnum):
+    newest = "newest"
+    cost = "cost"
+    supports = "supports"
+
+
+class AuthorPublic(BaseModel):
+    id: int | None = Field(description="Null for a former resident.")
+    display_name: str
+
+
+class ProposalPublic(BaseModel):
+    id: int
+    process_id: int
+    author: AuthorPublic
+    title: str
+    summary: str
+    description: str
+    category: str | None
+    estimated_cost: int
+    cost: int | None = Field(description="The municipality's final cost, set on accept.")
+    status: ProposalStatus
+    review_reason: str | None
+    support_count: int
+    comment_count: int
+    created_at: datetime
+
+
+class SupportState(BaseModel):
+    proposal_id: int
+    supported: bool = Field(description="Whether the caller supports the proposal now.")
+    support_count: int
+
+
+class CommentCreate(Schema):
+    body: CommentBody
+
+
+class CommentPublic(BaseModel):
+    id: int
+    proposal_id: int
+    author: AuthorPublic
+    body: str
+    created_at: datetime

@@ -1,0 +1,259 @@
+"""Budget processes: creation, visibility, edits and the phase machine.
+
+Rules enforced here:
+- only admins create, edit and move processes; drafts are visible to admins only (404 for
+  everyone else, as if they did not exist);
+- phases go `draft -> submission -> review -> voting -> closed`, one step at a time;
+  entering `voting` needs at least one accepted proposal;
+- once voting has started, `budget`, `ballot`, `eligibility`, `tally_rule` and the voting
+  window are frozen (`process_locked`); sending a frozen field with its current value is
+  not a change and is allowed;
+- the budget cannot drop below the cost of an accepted proposal;
+- every change is written to the audit log with the values before and after.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from app.core.errors import (
+    InvalidTransition,
+    NotFound,
+    ProcessLocked,
+    ValidationFailed,
+    validation_failed,
+)
+from app.models.base import INT32_MAX, utcnow
+from app.models.common import Page
+from app.models.process import (
+    PHASE_ORDER,
+    Phase,
+    Process,
+    ProcessCreate,
+    ProcessPublic,
+    ProcessUpdate,
+    apply_spec,
+    spec_of,
+)
+from app.models.proposal import Proposal, ProposalStatus
+from app.models.user import Role, User
+from app.services import audit
+from app.services.permissions import has_role, require_role
+
+FROZEN_IN_VOTING = (
+    "budget",
+    "ballot",
+    "eligibility",
+    "tally_rule",
+    "voting_opens_at",
+    "voting_closes_at",
+)
+
+
+def _load(session: Session, process_id: int, *, lock: bool = False) -> Process | None:
+    if not 1 <= process_id <= INT32_MAX:
+        return None
+    query = select(Process).where(Process.id == process_id)
+    if lock:
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def get_visible(
+    session: Session, *, process_id: int, viewer: User | None, lock: bool = False
+) -> Process:
+    """The process, or 404 when it does not exist or is a draft the viewer may not see."""
+    process = _load(session, process_id, lock=lock)
+    if process is None or (process.phase == Phase.draft and not has_role(viewer, Role.admin)):
+        raise NotFound(f"No process with id {process_id}.")
+    return process
+
+
+def has_voting_started(process: Process) -> bool:
+    return PHASE_ORDER.index(Phase(process.phase)) >= PHASE_ORDER.index(Phase.voting)
+
+
+def _counts(session: Session, process_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """(proposal_count, ballot_count) per process."""
+    from app.services.ballots import ballot_counts
+
+    proposals = dict(
+        session.exec(
+            select(Proposal.process_id, func.count())
+            .where(col(Proposal.process_id).in_(process_ids))
+            .where(Proposal.status != ProposalStatus.withdrawn)
+            .group_by(col(Proposal.process_id))
+        ).all()
+    )
+    ballots = ballot_counts(session, process_ids)
+    return {pid: (proposals.get(pid, 0), ballots.get(pid, 0)) for pid in process_ids}
+
+
+def _public(process: Process, counts: tuple[int, int]) -> ProcessPublic:
+    assert process.id is not None
+    return ProcessPublic.model_validate(
+        {
+            **spec_of(process),
+            "id": process.id,
+            "phase": process.phase,
+            "voting_started_at": process.voting_started_at,
+            "created_at": process.created_at,
+            "proposal_count": counts[0],
+            "ballot_count": counts[1],
+        }
+    )
+
+
+def to_public(session: Session, process: Process) -> ProcessPublic:
+    assert process.id is not None
+    return _public(process, _counts(session, [process.id])[process.id])
+
+
+def create(session: Session, *, actor: User, data: ProcessCreate) -> ProcessPublic:
+    require_role(actor, Role.admin)
+    process = Process(
+        title=data.title,
+        budget=data.budget,
+        ballot_type=data.ballot.type,
+        tally_rule=data.tally_rule,
+    )
+    apply_spec(process, data)
+    session.add(process)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="process.created",
+        target_type="process",
+        target_id=process.id,
+        process_id=process.id,
+        after=spec_of(process),
+    )
+    return to_public(session, process)
+
+
+def show(session: Session, *, viewer: User | None, process_id: int) -> ProcessPublic:
+    return to_public(session, get_visible(session, process_id=process_id, viewer=viewer))
+
+
+def list_visible(
+    session: Session, *, viewer: User | None, phase: Phase | None, limit: int, offset: int
+) -> Page[ProcessPublic]:
+    query = select(Process)
+    if not has_role(viewer, Role.admin):
+        query = query.where(Process.phase != Phase.draft)
+    if phase is not None:
+        query = query.where(Process.phase == phase)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    processes = session.exec(
+        query.order_by(col(Process.created_at).desc(), col(Process.id).desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    counts = _counts(session, [p.id for p in processes if p.id is not None])
+    return Page(
+        items=[_public(p, counts[p.id]) for p in processes if p.id is not None],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def _merge(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(stored)
+    for key, value in patch.items():
+        if key in ("ballot", "eligibility") and value is not None:
+            merged[key] = {**stored[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def update(session: Session, *, actor: User, process_id: int, data: ProcessUpdate) -> ProcessPublic:
+    process = get_visible(session, process_id=process_id, viewer=actor, lock=True)
+    require_role(actor, Role.admin)
+    stored = spec_of(process)
+    patch = data.model_dump(exclude_unset=True)
+    for key in ("ballot", "eligibility"):
+        if patch.get(key) is None:
+            patch.pop(key, None)  # `"ballot": null` means "no change", like leaving it out
+    try:
+        spec = ProcessCreate.model_validate(_merge(stored, patch))
+    except ValidationError as exc:
+        raise validation_failed(exc.errors(), prefix=["body"]) from exc
+    new = spec.model_dump()
+    if has_voting_started(process):
+        old = ProcessCreate.model_validate(stored).model_dump()
+        frozen = [key for key in FROZEN_IN_VOTING if new[key] != old[key]]
+        if frozen:
+            raise ProcessLocked(f"Voting has started: {', '.join(frozen)} can no longer change.")
+    if new["budget"] < stored["budget"]:
+        dearest = session.exec(
+            select(func.max(Proposal.cost))
+            .where(Proposal.process_id == process.id)
+            .where(Proposal.status == ProposalStatus.accepted)
+        ).one()
+        if dearest is not None and new["budget"] < dearest:
+            raise ValidationFailed(
+                f"The budget cannot be below the cost of an accepted proposal ({dearest}).",
+                errors=[{"loc": ["body", "budget"], "msg": f"must be at least {dearest}"}],
+            )
+    apply_spec(process, spec)
+    session.add(process)
+    session.flush()
+    before, after = audit.changed(stored, spec_of(process))
+    if after:
+        audit.record(
+            session,
+            actor=actor,
+            action="process.updated",
+            target_type="process",
+            target_id=process.id,
+            process_id=process.id,
+            before=before,
+            after=after,
+        )
+    return to_public(session, process)
+
+
+def transition(
+    session: Session, *, actor: User, process_id: int, to: Phase, now: datetime | None = None
+) -> ProcessPublic:
+    # The row lock orders a move to `closed` after any ballot being cast right now.
+    process = get_visible(session, process_id=process_id, viewer=actor, lock=True)
+    require_role(actor, Role.admin)
+    current = Phase(process.phase)
+    position = PHASE_ORDER.index(current)
+    if position + 1 >= len(PHASE_ORDER) or PHASE_ORDER[position + 1] != to:
+        allowed = PHASE_ORDER[position + 1].value if position + 1 < len(PHASE_ORDER) else "none"
+        raise InvalidTransition(
+            f"From {current.value} the next phase is {allowed}, not {to.value}."
+        )
+    if to == Phase.voting:
+        accepted = session.exec(
+            select(func.count())
+            .select_from(Proposal)
+            .where(Proposal.process_id == process.id)
+            .where(Proposal.status == ProposalStatus.accepted)
+        ).one()
+        if accepted == 0:
+            raise InvalidTransition("Voting needs at least one accepted proposal.")
+        process.voting_started_at = now or utcnow()
+    process.phase = to
+    session.add(process)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="process.transitioned",
+        target_type="process",
+        target_id=process.id,
+        process_id=process.id,
+        before={"phase": current.value},
+        after={"phase": to.value},
+    )
+    return to_public(session, process)

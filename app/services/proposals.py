@@ -1,0 +1,374 @@
+"""Proposals: submission, editing, withdrawal and review, plus supports and comments.
+
+Rules enforced here (the contract's precedence: 404, 403 `forbidden`, 409, 403
+`not_eligible`, then the endpoint's own 422s):
+- submitting needs phase `submission` and an eligible account (postcode and age rules);
+- only the author edits, only in phase `submission` and status `submitted`;
+- only the author withdraws, before voting, a `submitted` or `accepted` proposal;
+- moderators and admins review in `submission` or `review`: accept with a final cost of at
+  most the budget, or reject with a reason; the last decision stands; a withdrawn proposal
+  cannot be reviewed;
+- supports and comments are for signed-in residents while the process is open for
+  co-thinking (submission, review, voting); one support per user per proposal is a database
+  constraint, and supporting twice is a no-op.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from app.core.errors import Forbidden, InvalidPhase, InvalidStatus, NotFound, ValidationFailed
+from app.models.base import INT32_MAX, utcnow
+from app.models.common import Page
+from app.models.process import Phase, Process
+from app.models.proposal import (
+    AcceptDecision,
+    AuthorPublic,
+    Comment,
+    CommentCreate,
+    CommentPublic,
+    Proposal,
+    ProposalCreate,
+    ProposalPublic,
+    ProposalSort,
+    ProposalStatus,
+    ProposalUpdate,
+    RejectDecision,
+    Support,
+    SupportState,
+)
+from app.models.user import Role, User
+from app.services import audit, processes
+from app.services.eligibility import require_eligible
+from app.services.permissions import require_role
+
+FORMER_RESIDENT = "Former resident"
+CO_THINKING_PHASES = (Phase.submission, Phase.review, Phase.voting)
+
+_support_count = (
+    select(func.count())
+    .where(Support.proposal_id == Proposal.id)
+    .correlate(Proposal)
+    .scalar_subquery()
+)
+_comment_count = (
+    select(func.count())
+    .where(Comment.proposal_id == Proposal.id)
+    .correlate(Proposal)
+    .scalar_subquery()
+)
+
+
+def _author(author_id: int | None, display_name: str | None) -> AuthorPublic:
+    if author_id is None or display_name is None:
+        return AuthorPublic(id=None, display_name=FORMER_RESIDENT)
+    return AuthorPublic(id=author_id, display_name=display_name)
+
+
+def _rows(
+    session: Session,
+    *,
+    where: list[ColumnElement[bool]],
+    order: list[Any] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[ProposalPublic]:
+    query = (
+        select(Proposal, User.display_name, _support_count, _comment_count)
+        .outerjoin(User, col(User.id) == col(Proposal.author_id))
+        .where(*where)
+    )
+    if order:
+        query = query.order_by(*order)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    return [
+        ProposalPublic.model_validate(
+            {
+                **proposal.model_dump(),
+                "author": _author(proposal.author_id, name),
+                "support_count": supports,
+                "comment_count": comments,
+            }
+        )
+        for proposal, name, supports, comments in session.exec(query).all()
+    ]
+
+
+def _public(session: Session, proposal: Proposal) -> ProposalPublic:
+    return _rows(session, where=[col(Proposal.id) == proposal.id])[0]
+
+
+def _load(session: Session, *, proposal_id: int, viewer: User | None) -> tuple[Proposal, Process]:
+    """The proposal and its process, locked for the change about to be made."""
+    proposal = (
+        session.exec(select(Proposal).where(Proposal.id == proposal_id).with_for_update()).first()
+        if 1 <= proposal_id <= INT32_MAX
+        else None
+    )
+    if proposal is None:
+        raise NotFound(f"No proposal with id {proposal_id}.")
+    try:
+        process = processes.get_visible(session, process_id=proposal.process_id, viewer=viewer)
+    except NotFound:
+        raise NotFound(f"No proposal with id {proposal_id}.") from None
+    return proposal, process
+
+
+def _require_phase(process: Process, *phases: Phase, action: str) -> None:
+    if process.phase not in phases:
+        names = " or ".join(p.value for p in phases)
+        raise InvalidPhase(
+            f"{action} is possible in phase {names}; the process is in {process.phase}."
+        )
+
+
+def _require_author(proposal: Proposal, actor: User, action: str) -> None:
+    if proposal.author_id != actor.id:
+        raise Forbidden(f"Only the author can {action} this proposal.")
+
+
+def submit(
+    session: Session,
+    *,
+    actor: User,
+    process_id: int,
+    data: ProposalCreate,
+    now: datetime | None = None,
+) -> ProposalPublic:
+    process = processes.get_visible(session, process_id=process_id, viewer=actor)
+    _require_phase(process, Phase.submission, action="Submitting a proposal")
+    require_eligible(actor, process, now=now or utcnow())
+    proposal = Proposal(process_id=process_id, author_id=actor.id, **data.model_dump())
+    session.add(proposal)
+    session.flush()
+    return _public(session, proposal)
+
+
+def show(session: Session, *, viewer: User | None, proposal_id: int) -> ProposalPublic:
+    proposal = session.get(Proposal, proposal_id) if 1 <= proposal_id <= INT32_MAX else None
+    if proposal is None:
+        raise NotFound(f"No proposal with id {proposal_id}.")
+    try:
+        processes.get_visible(session, process_id=proposal.process_id, viewer=viewer)
+    except NotFound:
+        raise NotFound(f"No proposal with id {proposal_id}.") from None
+    return _public(session, proposal)
+
+
+_SORTS: dict[ProposalSort, list[Any]] = {
+    ProposalSort.newest: [col(Proposal.created_at).desc(), col(Proposal.id).desc()],
+    ProposalSort.cost: [func.coalesce(Proposal.cost, Proposal.estimated_cost), col(Proposal.id)],
+    ProposalSort.supports: [_support_count.desc(), col(Proposal.id)],
+}
+
+
+def list_for_process(
+    session: Session,
+    *,
+    viewer: User | None,
+    process_id: int,
+    status: ProposalStatus | None,
+    category: str | None,
+    q: str | None,
+    sort: ProposalSort,
+    limit: int,
+    offset: int,
+) -> Page[ProposalPublic]:
+    processes.get_visible(session, process_id=process_id, viewer=viewer)
+    where: list[ColumnElement[bool]] = [col(Proposal.process_id) == process_id]
+    if status is not None:
+        where.append(col(Proposal.status) == status)
+    if category is not None:
+        where.append(func.lower(Proposal.category) == category.strip().lower())
+    if q:
+        needle = q.strip().lower()
+        where.append(
+            func.lower(Proposal.title).contains(needle, autoescape=True)
+            | func.lower(Proposal.summary).contains(needle, autoescape=True)
+        )
+    total = session.exec(select(func.count()).select_from(Proposal).where(*where)).one()
+    items = _rows(session, where=where, order=_SORTS[sort], limit=limit, offset=offset)
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+def edit(
+    session: Session, *, actor: User, proposal_id: int, data: ProposalUpdate
+) -> ProposalPublic:
+    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor)
+    _require_author(proposal, actor, "edit")
+    _require_phase(process, Phase.submission, action="Editing a proposal")
+    if proposal.status != ProposalStatus.submitted:
+        raise InvalidStatus(
+            f"A proposal can be edited while submitted; this one is {proposal.status}."
+        )
+    for key, value in data.model_dump(exclude_unset=True).items():
+        if value is None and key != "category":
+            continue  # a required field sent as null means "no change"
+        setattr(proposal, key, value)
+    session.add(proposal)
+    session.flush()
+    return _public(session, proposal)
+
+
+def withdraw(session: Session, *, actor: User, proposal_id: int) -> ProposalPublic:
+    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor)
+    _require_author(proposal, actor, "withdraw")
+    _require_phase(process, Phase.submission, Phase.review, action="Withdrawing a proposal")
+    if proposal.status not in (ProposalStatus.submitted, ProposalStatus.accepted):
+        raise InvalidStatus(
+            f"Only submitted or accepted proposals can be withdrawn; this one is {proposal.status}."
+        )
+    proposal.status = ProposalStatus.withdrawn
+    session.add(proposal)
+    session.flush()
+    return _public(session, proposal)
+
+
+def review(
+    session: Session, *, actor: User, proposal_id: int, decision: AcceptDecision | RejectDecision
+) -> ProposalPublic:
+    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor)
+    require_role(actor, Role.moderator)
+    _require_phase(process, Phase.submission, Phase.review, action="Reviewing")
+    if proposal.status == ProposalStatus.withdrawn:
+        raise InvalidStatus("A withdrawn proposal cannot be reviewed.")
+    before = {
+        "status": proposal.status,
+        "cost": proposal.cost,
+        "review_reason": proposal.review_reason,
+    }
+    if isinstance(decision, AcceptDecision):
+        if decision.cost > process.budget:
+            raise ValidationFailed(
+                f"The cost {decision.cost} is above the budget {process.budget}.",
+                errors=[{"loc": ["body", "cost"], "msg": f"must be at most {process.budget}"}],
+            )
+        proposal.status, proposal.cost, proposal.review_reason = (
+            ProposalStatus.accepted,
+            decision.cost,
+            None,
+        )
+    else:
+        proposal.status, proposal.cost, proposal.review_reason = (
+            ProposalStatus.rejected,
+            None,
+            decision.reason,
+        )
+    session.add(proposal)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="proposal.reviewed",
+        target_type="proposal",
+        target_id=proposal.id,
+        process_id=process.id,
+        before=before,
+        after={
+            "status": proposal.status,
+            "cost": proposal.cost,
+            "review_reason": proposal.review_reason,
+        },
+    )
+    return _public(session, proposal)
+
+
+def _co_thinking_target(
+    session: Session, *, actor: User | None, proposal_id: int
+) -> tuple[Proposal, Process]:
+    proposal = session.get(Proposal, proposal_id) if 1 <= proposal_id <= INT32_MAX else None
+    if proposal is None:
+        raise NotFound(f"No proposal with id {proposal_id}.")
+    try:
+        process = processes.get_visible(session, process_id=proposal.process_id, viewer=actor)
+    except NotFound:
+        raise NotFound(f"No proposal with id {proposal_id}.") from None
+    return proposal, process
+
+
+def _support_state(session: Session, *, proposal_id: int, supported: bool) -> SupportState:
+    count = session.exec(
+        select(func.count()).select_from(Support).where(Support.proposal_id == proposal_id)
+    ).one()
+    return SupportState(proposal_id=proposal_id, supported=supported, support_count=count)
+
+
+def support(session: Session, *, actor: User, proposal_id: int) -> SupportState:
+    proposal, process = _co_thinking_target(session, actor=actor, proposal_id=proposal_id)
+    _require_phase(process, *CO_THINKING_PHASES, action="Supporting")
+    if proposal.status in (ProposalStatus.withdrawn, ProposalStatus.rejected):
+        raise InvalidStatus(f"A {proposal.status} proposal cannot be supported.")
+    assert actor.id is not None
+    exists = session.exec(
+        select(Support.id).where(Support.proposal_id == proposal_id, Support.user_id == actor.id)
+    ).first()
+    if exists is None:
+        try:
+            # A savepoint: when a concurrent request inserted the same support first, the
+            # unique constraint fires and the outcome is the same, "supported".
+            with session.begin_nested():
+                session.add(Support(proposal_id=proposal_id, user_id=actor.id))
+        except IntegrityError:
+            pass
+    return _support_state(session, proposal_id=proposal_id, supported=True)
+
+
+def unsupport(session: Session, *, actor: User, proposal_id: int) -> SupportState:
+    _proposal, process = _co_thinking_target(session, actor=actor, proposal_id=proposal_id)
+    _require_phase(process, *CO_THINKING_PHASES, action="Withdrawing support")
+    existing = session.exec(
+        select(Support).where(Support.proposal_id == proposal_id, Support.user_id == actor.id)
+    ).first()
+    if existing is not None:
+        session.delete(existing)
+        session.flush()
+    return _support_state(session, proposal_id=proposal_id, supported=False)
+
+
+def add_comment(
+    session: Session, *, actor: User, proposal_id: int, data: CommentCreate
+) -> CommentPublic:
+    _proposal, process = _co_thinking_target(session, actor=actor, proposal_id=proposal_id)
+    _require_phase(process, *CO_THINKING_PHASES, action="Commenting")
+    comment = Comment(proposal_id=proposal_id, author_id=actor.id, body=data.body)
+    session.add(comment)
+    session.flush()
+    assert comment.id is not None
+    return CommentPublic(
+        id=comment.id,
+        proposal_id=proposal_id,
+        author=_author(actor.id, actor.display_name),
+        body=comment.body,
+        created_at=comment.created_at,
+    )
+
+
+def list_comments(
+    session: Session, *, viewer: User | None, proposal_id: int, limit: int, offset: int
+) -> Page[CommentPublic]:
+    _co_thinking_target(session, actor=viewer, proposal_id=proposal_id)
+    where = col(Comment.proposal_id) == proposal_id
+    total = session.exec(select(func.count()).select_from(Comment).where(where)).one()
+    rows = session.exec(
+        select(Comment, User.display_name)
+        .outerjoin(User, col(User.id) == col(Comment.author_id))
+        .where(where)
+        .order_by(col(Comment.created_at), col(Comment.id))
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    items = [
+        CommentPublic(
+            id=comment.id or 0,
+            proposal_id=proposal_id,
+            author=_author(comment.author_id, name),
+            body=comment.body,
+            created_at=comment.created_at,
+        )
+        for comment, name in rows
+    ]
+    return Page(items=items, total=total, limit=limit, offset=offset)
