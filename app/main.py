@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
@@ -13,8 +14,12 @@ from app import __version__
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine
 from app.core.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
-from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from app.routers import audit, auth, health, processes, proposals, users
+from app.core.middleware import (
+    BodySizeLimitMiddleware,
+    ConcurrencyLimitMiddleware,
+    RequestContextMiddleware,
+)
+from app.routers import audit, auth, ballots, health, processes, proposals, users
 from app.routers.deps import API_PREFIX
 
 DESCRIPTION = """
@@ -30,10 +35,19 @@ Every error is `application/problem+json` with a stable `code`.
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.require_strong_secret()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+
+    admitted = settings.db_pool_size + settings.db_max_overflow
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync handlers need a thread beyond every admitted request (see the concurrency limit).
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = max(limiter.total_tokens, admitted + 10)
         yield
         engine.dispose()
 
@@ -49,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (auth, users, processes, proposals, audit):
+    for module in (auth, users, processes, proposals, ballots, audit):
         app.include_router(module.router, prefix=API_PREFIX)
 
     # Added last runs first: the request id and size limit wrap everything, CORS included.
@@ -61,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
         expose_headers=["X-Request-ID", "Retry-After"],
     )
+    app.add_middleware(ConcurrencyLimitMiddleware, limit=admitted)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
 

@@ -126,3 +126,22 @@ def make_proposal(
     session.add(proposal)
     session.commit()
     return proposal
+
+
+def make_voting_process(
+    session: Session,
+    author: User,
+    *,
+    costs: tuple[int, ...] = (10_000, 8_000, 5_000, 2_000),
+    phase: Phase = Phase.voting,
+    **process_fields: Any,
+) -> tuple[Process, list[Proposal]]:
+    """A process in voting with one accepted proposal per cost (ids ascending)."""
+    process = make_process(session, phase=phase, **process_fields)
+    proposals = [
+        make_proposal(
+            session, process, author, status=ProposalStatus.accepted, cost=cost, title=f"P{n}"
+        )
+        for n, cost in enumerate(costs, start=1)
+    ]
+    return process, proposals

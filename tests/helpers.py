@@ -3,6 +3,8 @@
 from typing import Any
 
 import httpx
+from sqlalchemy import func
+from sqlmodel import Session, SQLModel, select
 
 API = "/api/v1"
 
@@ -18,3 +20,12 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     assert body["title"]
     assert body["detail"]
     return body
+
+
+def count_rows(session: Session, table: type[SQLModel]) -> int:
+    """Rows in `table` as committed now. Ends the session's transaction before and after,
+    so no stale SQLite snapshot outlives the call."""
+    session.commit()
+    count = session.exec(select(func.count()).select_from(table)).one()
+    session.commit()
+    return count

@@ -36,7 +36,13 @@ class Settings(BaseSettings):
     access_token_expire_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Connections per worker process. Requests beyond it wait in the event loop, not in a
+    # thread: a thread blocked on an empty pool could starve the requests holding connections.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
     country: str = "Netherlands"
+    code_claim_max_failures: int = Field(default=5, ge=1)
+    code_claim_window_minutes: int = Field(default=60, ge=1)
     log_level: str = "INFO"
 
     @field_validator("cors_origins", mode="before")

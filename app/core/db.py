@@ -16,21 +16,21 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 import migrations
+from app.core.errors import DomainError
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 _WRITE = "wijkbudget_write"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, **kwargs: Any) -> Engine:
+    if "poolclass" not in kwargs and ":memory:" not in url:
+        kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 15}, **kwargs
         )
         _configure_sqlite(engine)
         return engine
-    if "poolclass" not in kwargs:
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 10)
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
@@ -67,11 +67,19 @@ def open_session(engine: Engine, *, write: bool = True) -> Session:
 
 
 def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
-    """Commit on success, roll back on any error: the unit of work of a request or command."""
+    """Commit on success, roll back on any error: the unit of work of a request or command.
+
+    A domain error raised with `keep_changes=True` commits what was written before it."""
     with open_session(engine, write=write) as session:
         try:
             yield session
             session.commit()
+        except DomainError as exc:
+            if exc.keep_changes:
+                session.commit()
+            else:
+                session.rollback()
+            raise
         except BaseException:
             session.rollback()
             raise

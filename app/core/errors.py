@@ -35,11 +35,15 @@ class DomainError(Exception):
         *,
         headers: dict[str, str] | None = None,
         errors: Sequence[dict[str, Any]] | None = None,
+        keep_changes: bool = False,
     ):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.headers = headers or {}
         self.errors = errors
+        # True when what the request wrote must be committed although it fails, e.g. the
+        # record of a wrong voting code that the throttle counts.
+        self.keep_changes = keep_changes
 
 
 def _error(status: int, code: str, title: str) -> type[DomainError]:
@@ -66,6 +70,24 @@ InvalidStatus = _error(409, "invalid_status", "Not possible in this status")
 PayloadTooLarge = _error(413, "payload_too_large", "Payload too large")
 ValidationFailed = _error(422, "validation_error", "Invalid input")
 TooManyAttempts = _error(429, "too_many_attempts", "Too many attempts")
+# Voting
+VotingClosed = _error(409, "voting_closed", "Voting is closed")
+NoBallot = _error(404, "no_ballot", "No ballot")
+UnknownReceipt = _error(404, "unknown_receipt", "Unknown receipt")
+CodeUsed = _error(409, "code_used", "Voting code already used")
+CodeAlreadyClaimed = _error(409, "code_already_claimed", "A voting code is already claimed")
+InvalidCode = _error(422, "invalid_code", "Unknown voting code")
+UnknownProposal = _error(422, "unknown_proposal", "Not a proposal on this ballot")
+DuplicateProposal = _error(422, "duplicate_proposal", "Proposal chosen twice")
+InvalidPoints = _error(422, "invalid_points", "Points must be whole numbers of at least 1")
+TooFewProjects = _error(422, "too_few_projects", "Too few proposals chosen")
+TooManyProjects = _error(422, "too_many_projects", "Too many proposals chosen")
+BudgetExceeded = _error(422, "budget_exceeded", "Over the budget")
+BelowMinBudgetShare = _error(422, "below_min_budget_share", "Too little of the budget used")
+PointsExceeded = _error(422, "points_exceeded", "Too many points")
+# Results
+ResultsAlreadyPublished = _error(409, "results_already_published", "Results already published")
+ResultsNotPublished = _error(404, "results_not_published", "Results not published")
 
 
 class ProblemItem(BaseModel):

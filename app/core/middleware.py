@@ -1,5 +1,6 @@
 """Pure ASGI middleware: request ids, access log, security headers and the body-size limit."""
 
+import asyncio
 import json
 import logging
 import re
@@ -114,3 +115,28 @@ async def _send_too_large(send: Send, max_bytes: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+class ConcurrencyLimitMiddleware:
+    """Admits at most `limit` requests into the app at once; the rest wait in the event loop.
+
+    Sync handlers run in a thread pool and hold a database connection across several thread
+    hops. If more requests than the connection pool holds were admitted, threads could all
+    be blocked waiting for a connection while the requests holding connections wait for a
+    thread. Keeping `limit` at the pool's capacity (and below the thread pool's size) makes
+    that impossible; waiting requests cost no thread.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self._semaphore: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.limit)
+        async with self._semaphore:
+            await self.app(scope, receive, send)

@@ -4,10 +4,25 @@ from sqlmodel import SQLModel
 
 from app.models import base as base
 from app.models.audit import AuditEntry
+from app.models.ballot import Ballot, CodeClaimFailure, Receipt, VotingCode
 from app.models.process import Process
 from app.models.proposal import Comment, Proposal, Support
+from app.models.result import PublishedResult
 from app.models.user import User
 
 metadata = SQLModel.metadata
 
-__all__ = ["AuditEntry", "Comment", "Process", "Proposal", "Support", "User", "metadata"]
+__all__ = [
+    "AuditEntry",
+    "Ballot",
+    "CodeClaimFailure",
+    "Comment",
+    "Process",
+    "Proposal",
+    "PublishedResult",
+    "Receipt",
+    "Support",
+    "User",
+    "VotingCode",
+    "metadata",
+]

@@ -1,10 +1,223 @@
-"""Ballots. (The voting half lands with issue 4; until then no process has ballots.)"""
+"""Casting, reading and withdrawing ballots; receipts.
 
+Rules enforced here (on top of `ballot_rules`, in the contract's order):
+- a cast needs phase `voting` and, when set, `voting_opens_at <= now < voting_closes_at`
+  (`voting_closed`), then an eligible voter (`not_eligible`): postcode and age rules, and a
+  claimed voting code when the process requires one;
+- one ballot per voter per process, by a unique constraint; casting again replaces the
+  earlier ballot in one atomic upsert, so the tally never sees both or neither;
+- a cast takes a KEY SHARE lock on the process row while a move to `closed` takes an UPDATE
+  lock: casts run side by side, and none can commit after the close has committed;
+- every cast issues a new unguessable receipt; every receipt ever issued stays resolvable
+  and says only whether it is the current ballot's and, after publication, whether counted;
+- no ballot is shown to anyone but its own voter.
+"""
+
+import secrets
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlmodel import Session
+from sqlalchemy import delete, func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from app.core.errors import (
+    NoBallot,
+    NotEligible,
+    NotFound,
+    UnknownReceipt,
+    VotingClosed,
+    validation_failed,
+)
+from app.models.ballot import Ballot, BallotCast, BallotPublic, Receipt, ReceiptStatus, VotingCode
+from app.models.base import INT32_MAX, utcnow
+from app.models.process import BallotType, Phase, Process
+from app.models.proposal import Proposal, ProposalStatus
+from app.models.user import Role, User
+from app.services.ballot_rules import BallotRules, check_ballot
+from app.services.eligibility import require_eligible
+from app.services.permissions import has_role
+from app.services.results import is_published
+
+
+def is_voting_open(process: Process, now: datetime) -> bool:
+    """ "Could a ballot be cast now": phase `voting` and inside the window when one is set."""
+    if process.phase != Phase.voting:
+        return False
+    if process.voting_opens_at is not None and now < process.voting_opens_at:
+        return False
+    return process.voting_closes_at is None or now < process.voting_closes_at
+
+
+def _require_open(process: Process, now: datetime) -> None:
+    if is_voting_open(process, now):
+        return
+    opens = process.voting_opens_at
+    if process.phase == Phase.voting and opens is not None and now < opens:
+        raise VotingClosed(f"Voting opens at {opens.isoformat()}.")
+    raise VotingClosed("Voting is not open for this process.")
+
+
+def _visible_process(
+    session: Session, *, process_id: int, viewer: User | None, lock: bool
+) -> Process:
+    """The process; with `lock`, share-locked against a concurrent close (PostgreSQL)."""
+    process = None
+    if 1 <= process_id <= INT32_MAX:
+        query = select(Process).where(Process.id == process_id)
+        if lock:
+            query = query.with_for_update(read=True, key_share=True)
+        process = session.exec(query).first()
+    if process is None or (process.phase == Phase.draft and not has_role(viewer, Role.admin)):
+        raise NotFound(f"No process with id {process_id}.")
+    return process
+
+
+def holds_code(session: Session, *, process_id: int, user_id: int) -> bool:
+    found = session.exec(
+        select(VotingCode.id).where(
+            VotingCode.process_id == process_id, VotingCode.claimed_by == user_id
+        )
+    ).first()
+    return found is not None
+
+
+def _require_voter_eligible(session: Session, voter: User, process: Process, now: datetime) -> None:
+    require_eligible(voter, process, now=now)
+    if process.require_voting_code:
+        assert voter.id is not None
+        assert process.id is not None
+        if not holds_code(session, process_id=process.id, user_id=voter.id):
+            raise NotEligible(
+                "This process needs a voting code: claim the code from your letter first."
+            )
+
+
+def _entries(process: Process, data: BallotCast) -> list[tuple[int, object]]:
+    """The ballot's (proposal id, weight) pairs; a field foreign to the ballot type is a 422."""
+    if process.ballot_type == BallotType.cumulative:
+        if data.points is None:
+            msg = "a cumulative ballot sends points, not proposal_ids"
+            raise validation_failed([{"loc": ["proposal_ids"], "msg": msg}], ["body"])
+        return [(int(key), value) for key, value in data.points.items()]
+    if data.proposal_ids is None:
+        msg = f"a {process.ballot_type} ballot sends proposal_ids, not points"
+        raise validation_failed([{"loc": ["points"], "msg": msg}], ["body"])
+    return [(proposal_id, 1) for proposal_id in data.proposal_ids]
+
+
+def accepted_costs(session: Session, process_id: int) -> dict[int, int]:
+    rows = session.exec(
+        select(Proposal.id, Proposal.cost).where(
+            Proposal.process_id == process_id, Proposal.status == ProposalStatus.accepted
+        )
+    ).all()
+    return {pid: cost for pid, cost in rows if pid is not None and cost is not None}
+
+
+def _public(process: Process, ballot: Ballot) -> BallotPublic:
+    assert process.id is not None
+    cumulative = process.ballot_type == BallotType.cumulative
+    return BallotPublic(
+        process_id=process.id,
+        proposal_ids=[proposal_id for proposal_id, _ in ballot.items],
+        points={str(pid): weight for pid, weight in ballot.items} if cumulative else None,
+        total_cost=ballot.total_cost,
+        cast_at=ballot.cast_at,
+        receipt=ballot.receipt,
+    )
+
+
+def _upsert(session: Session, ballot: Ballot) -> None:
+    """Insert the voter's ballot, or replace it in place: one statement, atomic."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Ballot).values(
+        process_id=ballot.process_id,
+        voter_id=ballot.voter_id,
+        items=ballot.items,
+        total_cost=ballot.total_cost,
+        receipt=ballot.receipt,
+        cast_at=ballot.cast_at,
+    )
+    replaced = ("items", "total_cost", "receipt", "cast_at")
+    statement = statement.on_conflict_do_update(
+        index_elements=["process_id", "voter_id"],
+        set_={key: statement.excluded[key] for key in replaced},
+    )
+    session.execute(statement)
+
+
+def cast(
+    session: Session, *, voter: User, process_id: int, data: BallotCast, now: datetime | None = None
+) -> BallotPublic:
+    now = now or utcnow()
+    process = _visible_process(session, process_id=process_id, viewer=voter, lock=True)
+    entries = _entries(process, data)
+    _require_open(process, now)
+    _require_voter_eligible(session, voter, process, now)
+    assert process.id is not None
+    checked = check_ballot(BallotRules.of(process), accepted_costs(session, process.id), entries)
+    ballot = Ballot(
+        process_id=process.id,
+        voter_id=voter.id,
+        items=[list(item) for item in checked.items],
+        total_cost=checked.total_cost,
+        receipt=secrets.token_urlsafe(24),
+        cast_at=now,
+    )
+    _upsert(session, ballot)
+    session.add(Receipt(process_id=process.id, receipt=ballot.receipt, issued_at=now))
+    session.flush()
+    return _public(process, ballot)
+
+
+def _own_ballot(session: Session, *, process: Process, voter: User) -> Ballot:
+    ballot = session.exec(
+        select(Ballot).where(Ballot.process_id == process.id, Ballot.voter_id == voter.id)
+    ).first()
+    if ballot is None:
+        raise NoBallot("You have no ballot in this process.")
+    return ballot
+
+
+def show_own(session: Session, *, voter: User, process_id: int) -> BallotPublic:
+    process = _visible_process(session, process_id=process_id, viewer=voter, lock=False)
+    return _public(process, _own_ballot(session, process=process, voter=voter))
+
+
+def withdraw(
+    session: Session, *, voter: User, process_id: int, now: datetime | None = None
+) -> None:
+    process = _visible_process(session, process_id=process_id, viewer=voter, lock=True)
+    ballot = _own_ballot(session, process=process, voter=voter)
+    _require_open(process, now or utcnow())
+    session.execute(delete(Ballot).where(col(Ballot.id) == ballot.id))
+
+
+def receipt_status(
+    session: Session, *, viewer: User | None, process_id: int, receipt: str
+) -> ReceiptStatus:
+    _visible_process(session, process_id=process_id, viewer=viewer, lock=False)
+    issued = session.exec(
+        select(Receipt.id).where(Receipt.receipt == receipt, Receipt.process_id == process_id)
+    ).first()
+    if issued is None:
+        raise UnknownReceipt("No such receipt was issued for this process.")
+    current = session.exec(select(Ballot.id).where(Ballot.receipt == receipt)).first() is not None
+    # Once results are published nothing about ballots can change, so the current ballots
+    # are exactly the tallied ones.
+    counted = current if is_published(session, process_id) else None
+    return ReceiptStatus(current=current, counted=counted)
 
 
 def ballot_counts(session: Session, process_ids: Sequence[int]) -> dict[int, int]:
     """Current ballots per process."""
-    return {}
+    if not process_ids:
+        return {}
+    rows = session.exec(
+        select(Ballot.process_id, func.count())
+        .where(col(Ballot.process_id).in_(process_ids))
+        .group_by(col(Ballot.process_id))
+    ).all()
+    return dict(rows)

@@ -4,14 +4,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app.core import security
 from app.core.config import Settings
 from app.models.user import Role, User
 from tests.factories import PASSWORD, auth, make_user, token_for
-from tests.helpers import API, assert_problem
+from tests.helpers import API, assert_problem, count_rows
 
 NEW_USER: dict[str, Any] = {
     "email": "  Anna.de.Vries@Example.ORG ",
@@ -23,8 +22,7 @@ NEW_USER: dict[str, Any] = {
 
 
 def user_count(session: Session) -> int:
-    session.expire_all()
-    return session.exec(select(func.count()).select_from(User)).one()
+    return count_rows(session, User)
 
 
 def sign_in(client: TestClient, email: str, password: str) -> Any:

@@ -4,7 +4,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.models.audit import AuditEntry
@@ -12,7 +11,7 @@ from app.models.process import Phase, Process
 from app.models.proposal import ProposalStatus
 from tests.api.conftest import Actors
 from tests.factories import make_process, make_proposal
-from tests.helpers import API, assert_problem
+from tests.helpers import API, assert_problem, count_rows
 
 SPEC: dict[str, Any] = {
     "title": "Oosterpark 2019",
@@ -29,7 +28,7 @@ SPEC: dict[str, Any] = {
 
 
 def process_count(session: Session) -> int:
-    return session.exec(select(func.count()).select_from(Process)).one()
+    return count_rows(session, Process)
 
 
 def test_admin_creates_a_draft(client: TestClient, actors: Actors, session: Session) -> None:

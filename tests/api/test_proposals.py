@@ -4,7 +4,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -13,7 +12,7 @@ from app.models.process import Phase
 from app.models.proposal import Proposal, ProposalStatus, Support
 from tests.api.conftest import Actors
 from tests.factories import make_process, make_proposal, make_user
-from tests.helpers import API, assert_problem
+from tests.helpers import API, assert_problem, count_rows
 
 NEW: dict[str, Any] = {
     "title": "A play area in the Oosterpark",
@@ -25,7 +24,7 @@ NEW: dict[str, Any] = {
 
 
 def proposal_count(session: Session) -> int:
-    return session.exec(select(func.count()).select_from(Proposal)).one()
+    return count_rows(session, Proposal)
 
 
 def test_an_eligible_resident_submits(client: TestClient, actors: Actors, session: Session) -> None:

@@ -1,0 +1,168 @@
+"""Ballots, receipts and voting codes: tables and API shapes.
+
+A ballot row holds its choices as `items`, a JSON list of `[proposal_id, weight]` pairs in
+ascending id order (weight 1 on knapsack and approval ballots, the points on cumulative
+ones): one row per voter, so replacing a ballot is one atomic upsert.
+"""
+
+from datetime import datetime
+from typing import Annotated, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
+from sqlalchemy import JSON, Column, ForeignKey, Integer, String, UniqueConstraint
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from app.models.base import INT32_MAX, UTCDateTime, utcnow
+from app.models.common import NoNul, Schema
+
+
+class Ballot(SQLModel, table=True):
+    __tablename__ = "ballot"
+    __table_args__ = (UniqueConstraint("process_id", "voter_id"),)
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    process_id: int = SQLField(
+        sa_column=Column(Integer, ForeignKey("process.id", ondelete="CASCADE"), nullable=False)
+    )
+    # Null only after the voter's account was erased once voting had closed: the ballot
+    # then stays, unlinked, so published results never change.
+    voter_id: int | None = SQLField(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+        ),
+    )
+    items: list[list[int]] = SQLField(sa_column=Column(JSON, nullable=False))
+    total_cost: int = SQLField(nullable=False)
+    receipt: str = SQLField(sa_column=Column(String(64), nullable=False, unique=True))
+    cast_at: datetime = SQLField(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class Receipt(SQLModel, table=True):
+    """Every receipt ever issued, so a replaced or withdrawn ballot's receipt still resolves.
+
+    It names no voter and no choice: it says only which process it belongs to."""
+
+    __tablename__ = "receipt"
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    process_id: int = SQLField(
+        sa_column=Column(Integer, ForeignKey("process.id", ondelete="CASCADE"), nullable=False)
+    )
+    receipt: str = SQLField(sa_column=Column(String(64), nullable=False, unique=True))
+    issued_at: datetime = SQLField(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class VotingCode(SQLModel, table=True):
+    """A single-use code from a household letter, stored only as an HMAC-SHA-256."""
+
+    __tablename__ = "voting_code"
+    __table_args__ = (
+        UniqueConstraint("process_id", "code_hash"),
+        UniqueConstraint("process_id", "claimed_by"),
+    )
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    process_id: int = SQLField(
+        sa_column=Column(Integer, ForeignKey("process.id", ondelete="CASCADE"), nullable=False)
+    )
+    code_hash: str = SQLField(sa_column=Column(String(64), nullable=False))
+    claimed_by: int | None = SQLField(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+        ),
+    )
+    claimed_at: datetime | None = SQLField(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+
+
+class CodeClaimFailure(SQLModel, table=True):
+    """One wrong (unknown) code tried by an account for a process: the claim throttle."""
+
+    __tablename__ = "code_claim_failure"
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    process_id: int = SQLField(
+        sa_column=Column(Integer, ForeignKey("process.id", ondelete="CASCADE"), nullable=False)
+    )
+    user_id: int = SQLField(
+        sa_column=Column(
+            Integer, ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    at: datetime = SQLField(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+BallotId = Annotated[StrictInt, Field(ge=-INT32_MAX - 1, le=INT32_MAX)]
+PointValue = (
+    Annotated[StrictInt, Field(ge=-INT32_MAX - 1, le=INT32_MAX)]
+    | Annotated[StrictFloat, Field(allow_inf_nan=False)]
+)
+ProposalKey = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$")]
+MAX_BALLOT_ENTRIES = 500
+
+
+class BallotCast(Schema):
+    """Knapsack and approval ballots send `proposal_ids`; cumulative ballots send `points`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"proposal_ids": [3, 7]}, {"points": {"3": 5, "7": 5}}]}
+    )
+
+    proposal_ids: list[BallotId] | None = Field(default=None, max_length=MAX_BALLOT_ENTRIES)
+    points: dict[ProposalKey, PointValue] | None = Field(
+        default=None, max_length=MAX_BALLOT_ENTRIES
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.proposal_ids is None) == (self.points is None):
+            raise ValueError("send either proposal_ids or points")
+        return self
+
+
+class BallotPublic(BaseModel):
+    process_id: int
+    proposal_ids: list[int] = Field(description="Ascending.")
+    points: dict[str, int] | None = Field(description="Cumulative ballots only.")
+    total_cost: int
+    cast_at: datetime
+    receipt: str = Field(
+        description="Keep it: it tells whether this ballot is current and counted."
+    )
+
+
+class ReceiptStatus(BaseModel):
+    current: bool = Field(description="Whether this receipt belongs to the voter's current ballot.")
+    counted: bool | None = Field(description="Null until results are published.")
+
+
+class CodeBatch(Schema):
+    count: Annotated[int, Field(ge=1, le=100_000)]
+
+
+CodeText = Annotated[str, StringConstraints(max_length=64), NoNul]
+
+
+class CodeClaim(Schema):
+    code: CodeText
+
+
+class CodeClaimed(BaseModel):
+    process_id: int
+    claimed: bool
