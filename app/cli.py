@@ -5,6 +5,8 @@ success and non-zero with a message on stderr otherwise.
 """
 
 import logging
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -112,6 +114,65 @@ def demo() -> None:
     for email, role in created.items():
         typer.echo(f"{role:<10} {email}")
     typer.echo(f"password for every demo account: {demo_data.DEMO_PASSWORD}")
+
+
+class Rule(StrEnum):
+    greedy = "greedy"
+    mes = "mes"
+
+
+@cli.command()
+def tally(
+    path: Annotated[Path, typer.Argument(metavar="FILE.pb", help="A pabulib election file.")],
+    rule: Annotated[
+        Rule, typer.Option(help="greedy, or mes (Method of Equal Shares).")
+    ] = Rule.greedy,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Tally a pabulib election with `greedy` or `mes` (Equal Shares with Add1).
+
+    Progress goes to stderr, the result to stdout. With --json it prints
+    {"rule", "budget", "selected", "spent"}, the ids in selection order.
+    """
+    import json
+
+    from app.services import pabulib
+    from app.services import tally as tallying
+
+    def progress(votes: int) -> None:
+        typer.echo(f"read {votes:,} votes", err=True)
+
+    try:
+        election = pabulib.read(path, progress=progress)
+    except pabulib.PabulibError as exc:
+        fail(f"{path}: {exc}")
+    typer.echo(
+        f"{len(election.projects)} projects, {len(election.ballots):,} votes; tallying with {rule}",
+        err=True,
+    )
+    count = tallying.mes if rule == Rule.mes else tallying.greedy
+    outcome = count(election.election())
+    ids = [project.project_id for project in election.projects]
+    if as_json:
+        result = {
+            "rule": rule.value,
+            "budget": election.budget,
+            "selected": [ids[i] for i in outcome.selected],
+            "spent": outcome.spent,
+        }
+        typer.echo(json.dumps(result))
+        return
+    chosen = set(outcome.selected)
+    typer.echo(f"{'rank':>4}  {'project':<12} {'cost':>12} {'votes':>8}  selected  name")
+    for rank, i in enumerate(outcome.ranking, start=1):
+        project = election.projects[i]
+        name = project.fields.get("name", "")[:60]
+        mark = "yes" if i in chosen else ""
+        typer.echo(
+            f"{rank:>4}  {project.project_id:<12} {project.cost:>12,} {outcome.votes[i]:>8,}  "
+            f"{mark:<8}  {name}"
+        )
+    typer.echo(f"budget {election.budget:,}, spent {outcome.spent:,}, rule {rule.value}")
 
 
 def main() -> None:
