@@ -153,3 +153,42 @@ def test_demo_fills_an_empty_database_once(session: Session) -> None:
     again = runner.invoke(cli, ["demo"])
     assert again.exit_code == 1
     assert "empty" in again.output
+
+
+def test_tally_prints_the_contract_json() -> None:
+    from tests.pabulib_data import pabulib_file
+
+    result = runner.invoke(
+        cli, ["tally", str(pabulib_file("Netherlands_Assen_2024")), "--rule", "mes", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    import json
+
+    line = next(line for line in result.stdout.splitlines() if line.startswith("{"))
+    body = json.loads(line)
+    assert list(body) == ["rule", "budget", "selected", "spent"]
+    assert body["rule"] == "mes"
+    assert body["budget"] == 100_000
+    assert len(body["selected"]) == 9
+    assert body["spent"] <= 100_000
+
+
+def test_tally_table_and_errors(tmp_path: Path) -> None:
+    from tests.pabulib_data import pabulib_file
+
+    table = runner.invoke(
+        cli, ["tally", str(pabulib_file("Poland_Warszawa_2017_Plac_Wojska_Polskiego"))]
+    )
+    assert table.exit_code == 0
+    assert "rank" in table.stdout
+    assert "rule greedy" in table.stdout
+    ordinal = runner.invoke(cli, ["tally", str(pabulib_file("Switzerland_Zurich_S5R"))])
+    assert ordinal.exit_code == 1
+    assert "ordinal" in ordinal.stderr
+    assert "Traceback" not in ordinal.output
+    broken = tmp_path / "broken.pb"
+    broken.write_text("META\nkey;value\nbudget;x\n")
+    result = runner.invoke(cli, ["tally", str(broken), "--rule", "mes"])
+    assert result.exit_code == 1
+    assert "error:" in result.stderr
+    assert runner.invoke(cli, ["tally", str(broken), "--rule", "borda"]).exit_code == 2

@@ -82,7 +82,7 @@ def read(path: Path, progress: Callable[[int], None] | None = None) -> PabulibEl
 
 
 def parse(text: str, progress: Callable[[int], None] | None = None) -> PabulibElection:
-    rows = csv.reader(io.StringIO(text, newline=""), delimiter=";", quotechar='"')
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=";", quotechar='"', strict=True)
     sections: dict[str, tuple[list[str], list[tuple[int, list[str]]]]] = {}
     current: str | None = None
     header: list[str] | None = None
@@ -117,9 +117,8 @@ def parse(text: str, progress: Callable[[int], None] | None = None) -> PabulibEl
     projects = _projects(sections["PROJECTS"])
     vote_type = meta.get("vote_type", "approval")
     if vote_type not in SUPPORTED_VOTE_TYPES:
-        raise PabulibError(
-            f"vote_type {vote_type!r} is not supported (supported: {', '.join(SUPPORTED_VOTE_TYPES)})"
-        )
+        supported = ", ".join(SUPPORTED_VOTE_TYPES)
+        raise PabulibError(f"vote_type {vote_type!r} is not supported (supported: {supported})")
     index = {p.project_id: i for i, p in enumerate(projects)}
     voter_ids, ballots = _votes(sections["VOTES"], index, vote_type, progress)
     election = PabulibElection(meta=meta, projects=projects, voter_ids=voter_ids, ballots=ballots)
@@ -222,14 +221,25 @@ def _id_list(text: str) -> list[str]:
     return parts
 
 
+@dataclass(frozen=True)
+class ExportProject:
+    project_id: str
+    cost: int
+    votes: int  # ballots that chose it
+    name: str
+    selected: bool
+    score: int | None = None  # total points, cumulative elections only
+
+
 def write(
     meta: dict[str, str],
-    projects: Sequence[dict[str, str]],
-    project_columns: Sequence[str],
-    votes: Iterable[Sequence[str]],
-    vote_columns: Sequence[str],
+    projects: Sequence[ExportProject],
+    votes: Iterable[tuple[str, Sequence[tuple[str, int]]]],
+    *,
+    cumulative: bool,
 ) -> str:
-    """A pabulib file: META rows in the given order, then PROJECTS and VOTES tables."""
+    """An election in pabulib format. META keeps the given order; PROJECTS keep theirs
+    (checkers break ties by file order); VOTES are (voter id, [(project id, points)])."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
     out.write("META\n")
@@ -237,10 +247,19 @@ def write(
     for key, value in meta.items():
         writer.writerow([key, value])
     out.write("PROJECTS\n")
-    writer.writerow(project_columns)
-    for project in projects:
-        writer.writerow([project.get(column, "") for column in project_columns])
+    if cumulative:
+        writer.writerow(["project_id", "cost", "votes", "score", "name", "selected"])
+        writer.writerows(
+            [p.project_id, p.cost, p.votes, p.score or 0, p.name, int(p.selected)] for p in projects
+        )
+    else:
+        writer.writerow(["project_id", "cost", "votes", "name", "selected"])
+        writer.writerows([p.project_id, p.cost, p.votes, p.name, int(p.selected)] for p in projects)
     out.write("VOTES\n")
-    writer.writerow(vote_columns)
-    writer.writerows(votes)
+    writer.writerow(["voter_id", "vote", "points"] if cumulative else ["voter_id", "vote"])
+    for voter_id, choices in votes:
+        row = [voter_id, ",".join(pid for pid, _ in choices)]
+        if cumulative:
+            row.append(",".join(str(points) for _, points in choices))
+        writer.writerow(row)
     return out.getvalue()

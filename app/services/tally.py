@@ -173,7 +173,7 @@ class _EqualShares:
         selected: list[int] = []
         round_ = 0
         while heap:
-            price, cost, neg_votes, index, affine, priced_in, plan = heapq.heappop(heap)
+            _price, cost, neg_votes, index, affine, priced_in, plan = heapq.heappop(heap)
             if priced_in != round_:
                 priced = self._price(index, class_of)
                 if priced is not None:
