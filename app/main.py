@@ -19,7 +19,7 @@ from app.core.middleware import (
     ConcurrencyLimitMiddleware,
     RequestContextMiddleware,
 )
-from app.routers import audit, auth, ballots, health, processes, proposals, users
+from app.routers import audit, auth, ballots, health, processes, proposals, results, users
 from app.routers.deps import API_PREFIX
 
 DESCRIPTION = """
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (auth, users, processes, proposals, ballots, audit):
+    for module in (auth, users, processes, proposals, ballots, results, audit):
         app.include_router(module.router, prefix=API_PREFIX)
 
     # Added last runs first: the request id and size limit wrap everything, CORS included.

@@ -76,6 +76,10 @@ class Process(SQLModel, table=True):
     voting_started_at: datetime | None = SQLField(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
+    # When the process moved to `closed`: the end date of the pabulib export.
+    closed_at: datetime | None = SQLField(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
     created_at: datetime = SQLField(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )

@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy import JSON, Column, ForeignKey, Integer, String
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
@@ -18,7 +19,41 @@ class PublishedResult(SQLModel, table=True):
         sa_column=Column(Integer, ForeignKey("process.id", ondelete="CASCADE"), primary_key=True)
     )
     document: dict[str, Any] = SQLField(sa_column=Column(JSON, nullable=False))
+    # The canonical inputs the digest covers, and the pabulib META, as they were at
+    # publication: the exports are rebuilt from these, never from live tables.
+    inputs: dict[str, Any] = SQLField(default_factory=dict, sa_column=Column(JSON, nullable=False))
     digest: str = SQLField(sa_column=Column(String(64), nullable=False))
     published_at: datetime = SQLField(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+
+
+class ProjectResult(BaseModel):
+    proposal_id: int
+    title: str
+    cost: int
+    votes: int = Field(description="Ballots that chose it, or its total points (cumulative).")
+    selected: bool
+    rank: int
+
+
+class RuleResult(BaseModel):
+    selected_ids: list[int] = Field(description="In selection order.")
+    spent: int
+    voters_with_a_funded_choice: float = Field(description="Share of ballots with a funded choice.")
+    funded_choices_per_voter: float = Field(description="Mean number of funded choices per ballot.")
+
+
+class Results(BaseModel):
+    process_id: int
+    rule: str
+    budget: int
+    spent: int
+    remaining: int
+    ballot_count: int
+    published: bool
+    published_at: datetime | None
+    projects: list[ProjectResult] = Field(description="Ordered by rank.")
+    selected_ids: list[int]
+    rules: dict[str, RuleResult]
+    digest: str = Field(description="SHA-256 (hex) of the canonical inputs and outcome.")

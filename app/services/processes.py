@@ -243,6 +243,8 @@ def transition(
         if accepted == 0:
             raise InvalidTransition("Voting needs at least one accepted proposal.")
         process.voting_started_at = now or utcnow()
+    if to == Phase.closed:
+        process.closed_at = now or utcnow()
     process.phase = to
     session.add(process)
     session.flush()

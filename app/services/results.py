@@ -1,8 +1,58 @@
-"""Results: tally previews and immutable publication."""
+"""Results: tally previews, immutable publication, and the exports anyone can re-check.
 
-from sqlmodel import Session, select
+Rules enforced here:
+- moderators and admins preview the tally while voting is open or closed (`invalid_phase`
+  before); nothing is stored;
+- an admin publishes once the process is closed: the outcome of the official rule and of
+  the other rule (so a council can compare) is computed once, stored with its digest and
+  the canonical inputs, and served from storage ever after; a second publication is
+  `results_already_published`, also when two race (the primary key decides);
+- before publication `results`, `results.csv` and `results.pb` are `results_not_published`.
 
-from app.models.result import PublishedResult
+The digest is SHA-256 over the UTF-8 bytes of the compact JSON (keys sorted, no spaces) of
+{"budget", "rule", "proposals": [[id, cost]...] by id, "ballots": [[[id, weight]...]...]
+each sorted by id and all sorted, "selected_ids": sorted}: anyone with results.pb can
+recompute it.
+"""
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from app.core.errors import InvalidPhase, ResultsAlreadyPublished, ResultsNotPublished
+from app.models.ballot import Ballot
+from app.models.process import BallotType, Phase, Process, TallyRule
+from app.models.proposal import Proposal, ProposalStatus
+from app.models.result import ProjectResult, PublishedResult, Results, RuleResult
+from app.models.user import Role, User
+from app.services import audit, pabulib, processes
+from app.services.permissions import require_role
+from app.services.tally import Election, Outcome, greedy, mes
+
+RULES = {TallyRule.greedy: greedy, TallyRule.mes: mes}
+
+
+@dataclass(frozen=True)
+class TallyInputs:
+    budget: int
+    proposal_ids: list[int]  # ascending: the tie-break order
+    titles: list[str]
+    costs: list[int]
+    ballots: list[list[list[int]]]  # canonical: pairs sorted by id, ballots sorted
+
+    def election(self) -> Election:
+        index = {proposal_id: i for i, proposal_id in enumerate(self.proposal_ids)}
+        return Election.build(
+            self.budget, self.costs, ([(index[pid], w) for pid, w in b] for b in self.ballots)
+        )
 
 
 def is_published(session: Session, process_id: int) -> bool:
@@ -10,3 +60,228 @@ def is_published(session: Session, process_id: int) -> bool:
         select(PublishedResult.process_id).where(PublishedResult.process_id == process_id)
     )
     return found.first() is not None
+
+
+def load_inputs(session: Session, process: Process) -> TallyInputs:
+    proposals = session.exec(
+        select(Proposal.id, Proposal.title, Proposal.cost)
+        .where(Proposal.process_id == process.id, Proposal.status == ProposalStatus.accepted)
+        .order_by(col(Proposal.id))
+    ).all()
+    rows = session.exec(select(Ballot.items).where(Ballot.process_id == process.id)).all()
+    ballots: list[list[list[int]]] = sorted([list(pair) for pair in items] for items in rows)
+    return TallyInputs(
+        budget=process.budget,
+        proposal_ids=[pid for pid, _, _ in proposals if pid is not None],
+        titles=[title for _, title, _ in proposals],
+        costs=[cost or 0 for _, _, cost in proposals],
+        ballots=ballots,
+    )
+
+
+def digest(inputs: TallyInputs, rule: str, selected_ids: list[int]) -> str:
+    canonical = {
+        "budget": inputs.budget,
+        "rule": rule,
+        "proposals": [
+            [pid, cost] for pid, cost in zip(inputs.proposal_ids, inputs.costs, strict=True)
+        ],
+        "ballots": inputs.ballots,
+        "selected_ids": sorted(selected_ids),
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _share(numerator: int, denominator: int) -> float:
+    # Exact, then rounded half-to-even to 4 decimals (round() on a Fraction does exactly that).
+    return float(round(Fraction(numerator, denominator), 4)) if denominator else 0.0
+
+
+def _rule_result(inputs: TallyInputs, election: Election, outcome: Outcome) -> RuleResult:
+    chosen = set(outcome.selected)
+    with_choice = funded = 0
+    for ballot, count in election.ballots:
+        hits = sum(1 for index, _ in ballot if index in chosen)
+        funded += hits * count
+        with_choice += count if hits else 0
+    n = election.voter_count
+    return RuleResult(
+        selected_ids=[inputs.proposal_ids[i] for i in outcome.selected],
+        spent=outcome.spent,
+        voters_with_a_funded_choice=_share(with_choice, n),
+        funded_choices_per_voter=_share(funded, n),
+    )
+
+
+def compute(process: Process, inputs: TallyInputs) -> Results:
+    assert process.id is not None
+    election = inputs.election()
+    outcomes = {rule: count(election) for rule, count in RULES.items()}
+    official = outcomes[TallyRule(process.tally_rule)]
+    chosen = set(official.selected)
+    projects = [
+        ProjectResult(
+            proposal_id=inputs.proposal_ids[i],
+            title=inputs.titles[i],
+            cost=inputs.costs[i],
+            votes=official.votes[i],
+            selected=i in chosen,
+            rank=rank,
+        )
+        for rank, i in enumerate(official.ranking, start=1)
+    ]
+    selected_ids = [inputs.proposal_ids[i] for i in official.selected]
+    return Results(
+        process_id=process.id,
+        rule=process.tally_rule,
+        budget=inputs.budget,
+        spent=official.spent,
+        remaining=inputs.budget - official.spent,
+        ballot_count=election.voter_count,
+        published=False,
+        published_at=None,
+        projects=projects,
+        selected_ids=selected_ids,
+        rules={rule.value: _rule_result(inputs, election, o) for rule, o in outcomes.items()},
+        digest=digest(inputs, process.tally_rule, selected_ids),
+    )
+
+
+def preview(session: Session, *, actor: User, process_id: int) -> Results:
+    process = processes.get_visible(session, process_id=process_id, viewer=actor)
+    require_role(actor, Role.moderator)
+    if process.phase not in (Phase.voting, Phase.closed):
+        raise InvalidPhase("A tally can be previewed once voting has started.")
+    return compute(process, load_inputs(session, process))
+
+
+def _date(moment: datetime | None) -> str:
+    return moment.strftime("%d.%m.%Y") if moment else ""
+
+
+def _export_meta(process: Process, inputs: TallyInputs, country: str) -> dict[str, str]:
+    opened = process.voting_opens_at or process.voting_started_at
+    closed = process.voting_closes_at or process.closed_at
+    if closed is not None and process.closed_at is not None and process.closed_at < closed:
+        closed = process.closed_at
+    cumulative = process.ballot_type == BallotType.cumulative
+    meta = {
+        "description": process.title,
+        "country": country,
+        "unit": process.area or process.title,
+        "instance": str(opened.year if opened else ""),
+        "num_projects": str(len(inputs.proposal_ids)),
+        "num_votes": str(len(inputs.ballots)),
+        "budget": str(inputs.budget),
+        "vote_type": "cumulative" if cumulative else "approval",
+    }
+    if process.tally_rule == TallyRule.greedy:
+        meta.update(rule="greedy-threshold", min_project_score_threshold="1")
+    else:
+        meta["rule"] = "equalshares/add1"
+    meta.update(date_begin=_date(opened), date_end=_date(closed))
+    meta["min_length"] = str(process.min_projects)
+    if process.max_projects is not None:
+        meta["max_length"] = str(min(process.max_projects, len(inputs.proposal_ids)))
+    if process.ballot_type == BallotType.knapsack:
+        meta["max_sum_cost"] = str(inputs.budget)
+    if cumulative and process.points is not None:
+        meta["max_sum_points"] = str(process.points)
+    if sum(inputs.costs) <= inputs.budget:
+        meta["fully_funded"] = "1"
+    return meta
+
+
+def publish(session: Session, *, actor: User, process_id: int, country: str) -> Results:
+    process = processes.get_visible(session, process_id=process_id, viewer=actor, lock=True)
+    require_role(actor, Role.admin)
+    if process.phase != Phase.closed:
+        raise InvalidPhase("Results can be published once the process is closed.")
+    if is_published(session, process_id):
+        raise ResultsAlreadyPublished("The results of this process are already published.")
+    inputs = load_inputs(session, process)
+    results = compute(process, inputs)
+    row = PublishedResult(process_id=process_id, document={}, digest=results.digest)
+    results = results.model_copy(update={"published": True, "published_at": row.published_at})
+    row.document = results.model_dump(mode="json")
+    row.inputs = {
+        "budget": inputs.budget,
+        "proposal_ids": inputs.proposal_ids,
+        "ballots": inputs.ballots,
+        "cumulative": process.ballot_type == BallotType.cumulative,
+        "meta": _export_meta(process, inputs, country),
+    }
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        raise ResultsAlreadyPublished(
+            "The results of this process are already published."
+        ) from None
+    audit.record(
+        session,
+        actor=actor,
+        action="results.published",
+        target_type="process",
+        target_id=process_id,
+        process_id=process_id,
+        after={
+            "rule": results.rule,
+            "selected_ids": results.selected_ids,
+            "digest": results.digest,
+        },
+    )
+    return results
+
+
+def published(session: Session, *, viewer: User | None, process_id: int) -> PublishedResult:
+    processes.get_visible(session, process_id=process_id, viewer=viewer)
+    row = session.get(PublishedResult, process_id)
+    if row is None:
+        raise ResultsNotPublished("The results of this process are not published yet.")
+    return row
+
+
+def show(session: Session, *, viewer: User | None, process_id: int) -> Results:
+    return Results.model_validate(published(session, viewer=viewer, process_id=process_id).document)
+
+
+def as_csv(session: Session, *, viewer: User | None, process_id: int) -> str:
+    results = show(session, viewer=viewer, process_id=process_id)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["rank", "proposal_id", "title", "cost", "votes", "selected"])
+    for p in results.projects:
+        writer.writerow(
+            [p.rank, p.proposal_id, p.title, p.cost, p.votes, "true" if p.selected else "false"]
+        )
+    return out.getvalue()
+
+
+def as_pabulib(session: Session, *, viewer: User | None, process_id: int) -> str:
+    """The election as a pabulib file: voters numbered 1..n in canonical ballot order."""
+    row = published(session, viewer=viewer, process_id=process_id)
+    results = Results.model_validate(row.document)
+    inputs: dict[str, Any] = row.inputs
+    cumulative = bool(inputs["cumulative"])
+    chose: dict[int, int] = {}
+    for ballot in inputs["ballots"]:
+        for pid, _ in ballot:
+            chose[pid] = chose.get(pid, 0) + 1
+    projects = [
+        pabulib.ExportProject(
+            project_id=str(p.proposal_id),
+            cost=p.cost,
+            votes=chose.get(p.proposal_id, 0) if cumulative else p.votes,
+            score=p.votes if cumulative else None,
+            name=p.title,
+            selected=p.selected,
+        )
+        for p in results.projects
+    ]
+    votes = (
+        (str(n), [(str(pid), weight) for pid, weight in ballot])
+        for n, ballot in enumerate(inputs["ballots"], start=1)
+    )
+    return pabulib.write(inputs["meta"], projects, votes, cumulative=cumulative)
