@@ -10,17 +10,16 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from pydantic import ValidationError
 
-from app.core.config import ConfigError, get_settings
-from app.core.db import make_engine, open_session
-from app.core.db import migrate as apply_migrations
+# The web stack (FastAPI, SQLAlchemy, Alembic) is imported inside the commands that use it,
+# so `wijkbudget tally` starts in a fraction of the time.
 
 cli = typer.Typer(
     help="Wijkbudget: a participatory-budgeting backend for municipalities.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 
@@ -37,6 +36,9 @@ def serve(
 ) -> None:
     """Apply the database migrations, then serve the API (docs at /docs)."""
     import uvicorn
+
+    from app.core.config import ConfigError, get_settings
+    from app.core.db import migrate as apply_migrations
 
     settings = get_settings()
     try:
@@ -62,6 +64,9 @@ def serve(
 @cli.command()
 def migrate() -> None:
     """Apply every pending database migration (safe to run repeatedly)."""
+    from app.core.config import get_settings
+    from app.core.db import migrate as apply_migrations
+
     apply_migrations(get_settings().database_url)
     typer.echo("database is up to date", err=True)
 
@@ -75,6 +80,11 @@ def create_admin(
 
     Applies pending migrations first, so it works on a new database.
     """
+    from pydantic import ValidationError
+
+    from app.core.config import get_settings
+    from app.core.db import make_engine, open_session
+    from app.core.db import migrate as apply_migrations
     from app.services import accounts
 
     settings = get_settings()
@@ -98,6 +108,9 @@ def demo() -> None:
     Applies pending migrations first. The process ends in phase `review`, one transition
     from voting. Every demo account has the password printed at the end.
     """
+    from app.core.config import get_settings
+    from app.core.db import make_engine, open_session
+    from app.core.db import migrate as apply_migrations
     from app.services import demo as demo_data
 
     settings = get_settings()

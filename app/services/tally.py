@@ -134,11 +134,13 @@ class _EqualShares:
         for g, (ballot, count) in enumerate(election.ballots):
             for index, weight in ballot:
                 self.supporters[index].append((g, weight, count))
+        self.groups_of = [[g for g, _, _ in s] for s in self.supporters]
+        self.weights_of = [[w for _, w, _ in s] for s in self.supporters]
         self.total_weight = [sum(w * c for _, w, c in s) for s in self.supporters]
         self.weight_lcm = [math.lcm(*(w for _, w, _ in s)) if s else 1 for s in self.supporters]
         # Counting supporters per wallet class is the inner loop. When ballots repeat little,
         # counting one entry per voter with Counter (in C) beats a Python loop over groups.
-        self.per_voter = election.voter_count <= 4 * max(self.group_count, 1)
+        self.per_voter = election.voter_count <= 8 * max(self.group_count, 1)
         self.voters_by_weight: list[dict[int, list[int]]] = []
         for supporters in self.supporters:
             by_weight: dict[int, list[int]] = {}
@@ -157,15 +159,13 @@ class _EqualShares:
         self.tight = False
         self.scale = 1
         self.money: dict[int, tuple[int, int]] = {0: (0, 1)}  # live class -> (A, B)
-        self.population: dict[int, int] = {0: self.group_count}
+        self.population: Counter[int] = Counter({0: self.group_count})
         self.next_class = 1
         class_of = [0] * self.group_count
-        # Heap entries: (price, cost, -votes, index, price as affine (A, B, D) meaning
-        # (A + B*b) / D, round priced, payment plan). Indices are unique, so comparisons
-        # never reach the last three. To start, the price when nobody is capped,
-        # 1 / total weight: a lower bound of the price for the whole run.
-        heap: list[tuple[Fraction, int, int, int, tuple[int, int, int], int, _Plan | None]] = [
-            (Fraction(1, w), self.costs[i], -self.votes[i], i, (1, 0, w), -1, None)
+        # To start, every proposal's price when nobody is capped, 1 / total weight: a lower
+        # bound of its price for the whole run.
+        heap = [
+            _Entry(1, w, self.costs[i], -self.votes[i], i, (1, 0, w), -1, None)
             for i, w in enumerate(self.total_weight)
             if self.votes[i] > 0
         ]
@@ -173,24 +173,27 @@ class _EqualShares:
         selected: list[int] = []
         round_ = 0
         while heap:
-            _price, cost, neg_votes, index, affine, priced_in, plan = heapq.heappop(heap)
-            if priced_in != round_:
-                priced = self._price(index, class_of)
+            entry = heapq.heappop(heap)
+            if entry.priced_in != round_:
+                priced = self._price(entry.index, class_of)
                 if priced is not None:
-                    new_price, new_affine, new_plan = priced
+                    num, den, affine, plan = priced
                     heapq.heappush(
-                        heap, (new_price, cost, neg_votes, index, new_affine, round_, new_plan)
+                        heap,
+                        _Entry(
+                            num, den, entry.cost, entry.neg_votes, entry.index, affine, round_, plan
+                        ),
                     )
                 continue
-            # `index` wins: its exact price is at most every other key (exact or lower bound).
-            assert plan is not None
-            self._record_win(plan)
+            # The entry wins: its exact price is at most every other key (exact or lower bound).
+            assert entry.plan is not None
+            self._record_win(entry.plan)
             for other in heap:
                 if self.tight:
                     break
-                self._keep_order(affine, other[4])
-            self._pay(index, plan, class_of)
-            selected.append(index)
+                self._keep_order(entry.affine, other.affine)
+            self._pay(entry.index, entry.plan, class_of)
+            selected.append(entry.index)
             round_ += 1
         return selected, self.limit if self.limit is not None else Fraction(10**30)
 
@@ -221,9 +224,9 @@ class _EqualShares:
 
     def _price(
         self, index: int, class_of: list[int]
-    ) -> tuple[Fraction, tuple[int, int, int], "_Plan"] | None:
-        """The price rho, exactly and as affine (A, B, D) = (A + B*b) / D, with the payment
-        plan; or None when the supporters cannot afford the proposal.
+    ) -> tuple[int, int, tuple[int, int, int], "_Plan"] | None:
+        """The price rho at b as numerator and denominator, as affine (A, B, D) meaning
+        (A + B*b) / D, and the payment plan; or None when the supporters cannot afford it.
 
         Only the decision "cannot afford" is recorded here. For any capping set C the
         affine q_C = (cost - money of C) / (weight outside C) is at most the true q at
@@ -260,9 +263,8 @@ class _EqualShares:
                 weight_left -= w * n
                 capped_until += 1
         denominator = weight_left * max(self.costs[index], 1) * self.scale
-        price = Fraction(rest_a * bd + rest_b * bn, denominator * bd)
         plan = (rest_a, rest_b, weight_left, capped_until, entries, total_a - cost, total_b)
-        return price, (rest_a, rest_b, denominator), plan
+        return rest_a * bd + rest_b * bn, denominator * bd, (rest_a, rest_b, denominator), plan
 
     def _held(self, index: int, class_of: list[int]) -> dict[tuple[int, int], int]:
         """How many supporters of the proposal sit in each (wallet class, weight)."""
@@ -309,16 +311,45 @@ class _EqualShares:
             self.next_class += 1
             moved[(c, w)] = new
             money[new] = (0, 0) if capped else (a - rest_a * w, b_coef - rest_b * w)
-            self.population[new] = 0
+        # Move the supporters' groups to their new classes, with C-level loops (map, zip,
+        # Counter): this runs once per funded proposal over thousands of groups.
+        groups, weights = self.groups_of[index], self.weights_of[index]
+        olds = list(map(class_of.__getitem__, groups))
+        news = list(map(moved.__getitem__, zip(olds, weights, strict=True)))
+        list(map(class_of.__setitem__, groups, news))
         population = self.population
-        for g, weight, _ in self.supporters[index]:
-            old = class_of[g]
-            new = moved[(old, weight)]
-            class_of[g] = new
-            population[new] += 1
-            population[old] -= 1
+        population.update(Counter(news))
+        for old, leaving in Counter(olds).items():
+            population[old] -= leaving
             if not population[old]:
                 del population[old], money[old]
+
+
+class _Entry:
+    """A heap entry: a proposal's price num / den (exact now, or a lower bound from an
+    earlier round), ordered by price, then lower cost, more votes, lower index."""
+
+    __slots__ = ("affine", "cost", "den", "index", "neg_votes", "num", "plan", "priced_in")
+
+    def __init__(
+        self,
+        num: int,
+        den: int,
+        cost: int,
+        neg_votes: int,
+        index: int,
+        affine: tuple[int, int, int],
+        priced_in: int,
+        plan: "_Plan | None",
+    ) -> None:
+        self.num, self.den, self.cost, self.neg_votes, self.index = num, den, cost, neg_votes, index
+        self.affine, self.priced_in, self.plan = affine, priced_in, plan
+
+    def __lt__(self, other: "_Entry") -> bool:
+        left, right = self.num * other.den, other.num * self.den
+        if left != right:
+            return left < right
+        return (self.cost, self.neg_votes, self.index) < (other.cost, other.neg_votes, other.index)
 
 
 # How a proposal would be paid: rest (A, B) = q * uncapped weight, the uncapped weight, how
