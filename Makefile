@@ -32,5 +32,12 @@ unit: install
 
 test: lint typecheck unit
 
+bench-tally: install
+	$(BIN)/python -m bench.tally
+
+bench-vote: install
+	@command -v wrk >/dev/null || (apt-get install -y wrk || (apt-get update && apt-get install -y wrk))
+	$(BIN)/python -m bench.vote_load
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     code_claim_max_failures: int = Field(default=5, ge=1)
     code_claim_window_minutes: int = Field(default=60, ge=1)
     log_level: str = "INFO"
+    # Adds POST /bench/insert (one INSERT, no auth): the baseline of bench/vote_load.
+    # Never enable it in production.
+    bench_endpoints: bool = False
 
     @field_validator("cors_origins", mode="before")
     @classmethod

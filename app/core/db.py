@@ -31,7 +31,9 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, **kwar
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it costs a round trip on every checkout. A connection the server dropped
+    # fails its request once and is discarded; recycling keeps long-lived ones fresh.
+    return create_engine(url, pool_recycle=1800, **kwargs)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -67,22 +69,23 @@ def open_session(engine: Engine, *, write: bool = True) -> Session:
 
 
 def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
-    """Commit on success, roll back on any error: the unit of work of a request or command.
-
-    A domain error raised with `keep_changes=True` commits what was written before it."""
+    """Commit on success, roll back on any error: the unit of work of a command."""
     with open_session(engine, write=write) as session:
         try:
             yield session
             session.commit()
-        except DomainError as exc:
-            if exc.keep_changes:
-                session.commit()
-            else:
-                session.rollback()
+        except BaseException as exc:
+            finish(session, exc)
             raise
-        except BaseException:
-            session.rollback()
-            raise
+
+
+def finish(session: Session, error: BaseException) -> None:
+    """End a failed unit of work: roll back, unless the domain error asks to keep its
+    changes (`keep_changes=True`, e.g. the record of a wrong voting code)."""
+    if isinstance(error, DomainError) and error.keep_changes:
+        session.commit()
+    else:
+        session.rollback()
 
 
 def alembic_config(url: str) -> Config:

@@ -1,15 +1,16 @@
 """Dependencies shared by the routers, as `Annotated` aliases."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
 from app.core.config import Settings
-from app.core.db import session_scope
+from app.core.db import finish, open_session
 from app.core.errors import NotAuthenticated
 from app.models.base import INT32_MAX
 from app.models.user import User
@@ -17,20 +18,45 @@ from app.services import accounts
 
 API_PREFIX = "/api/v1"
 
+# Dependencies that do no I/O are `async def`: FastAPI runs sync ones in a thread, and each
+# such hop costs more than the work.
+
 _READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # auto_error=False: a missing token is rendered by our own handler as problem+json.
 _bearer = OAuth2PasswordBearer(tokenUrl=f"{API_PREFIX}/auth/token", auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request. Opening a session does no I/O, so it happens here in
+    the event loop; only the commit (or rollback) takes a trip to a worker thread."""
     write = request.method not in _READ_ONLY_METHODS
-    yield from session_scope(request.app.state.engine, write=write)
+    session = open_session(request.app.state.engine, write=write)
+    try:
+        yield session
+        await run_in_threadpool(_commit_and_close, session)
+    except BaseException as exc:
+        await run_in_threadpool(_finish_and_close, session, exc)
+        raise
+
+
+def _commit_and_close(session: Session) -> None:
+    try:
+        session.commit()
+    finally:
+        session.close()
+
+
+def _finish_and_close(session: Session, error: BaseException) -> None:
+    try:
+        finish(session, error)
+    finally:
+        session.close()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -46,7 +72,7 @@ def get_optional_user(
     return accounts.user_from_token(session, token=token, key=request.app.state.signing_key)
 
 
-def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
+async def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
     if user is None:
         raise NotAuthenticated("Sign in and send the token as 'Authorization: Bearer <token>'.")
     return user
@@ -62,7 +88,7 @@ class PageParams:
     offset: int
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=200, description="Items per page.")] = 50,
     offset: Annotated[int, Query(ge=0, le=INT32_MAX, description="Items to skip.")] = 0,
 ) -> PageParams:

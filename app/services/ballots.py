@@ -16,8 +16,9 @@ Rules enforced here (on top of `ballot_rules`, in the contract's order):
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import delete, func
+from sqlalchemy import Executable, Table, delete, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -106,6 +107,24 @@ def _entries(process: Process, data: BallotCast) -> list[tuple[int, object]]:
     return [(proposal_id, 1) for proposal_id in data.proposal_ids]
 
 
+# Accepted proposals and their costs cannot change once voting has started (reviews and
+# withdrawals end before it), so a process's ballot options are read once per worker.
+_costs_in_voting: dict[tuple[int, datetime | None], dict[int, int]] = {}
+
+
+def _ballot_options(session: Session, process: Process) -> dict[int, int]:
+    assert process.id is not None
+    # Keyed by the moment voting started too: a database rebuilt with the same ids (as in
+    # tests) never meets a stale entry.
+    key = (process.id, process.voting_started_at)
+    cached = _costs_in_voting.get(key)
+    if cached is None:
+        cached = accepted_costs(session, process.id)
+        if process.voting_started_at is not None:
+            _costs_in_voting[key] = cached
+    return cached
+
+
 def accepted_costs(session: Session, process_id: int) -> dict[int, int]:
     rows = session.exec(
         select(Proposal.id, Proposal.cost).where(
@@ -128,24 +147,21 @@ def _public(process: Process, ballot: Ballot) -> BallotPublic:
     )
 
 
-def _upsert(session: Session, ballot: Ballot) -> None:
-    """Insert the voter's ballot, or replace it in place: one statement, atomic."""
-    dialect = session.get_bind().dialect.name
+_BALLOT_TABLE: Table = Ballot.__table__  # type: ignore[attr-defined]
+_RECEIPT_TABLE: Table = Receipt.__table__  # type: ignore[attr-defined]
+_REPLACED = ("items", "total_cost", "receipt", "cast_at")
+
+
+@lru_cache(maxsize=4)
+def _upsert_statement(dialect: str) -> Executable:
+    """Insert the voter's ballot, or replace it in place: one statement, atomic. Built once
+    on the table (not the ORM entity), so a vote pays for neither the ORM nor compiling."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Ballot).values(
-        process_id=ballot.process_id,
-        voter_id=ballot.voter_id,
-        items=ballot.items,
-        total_cost=ballot.total_cost,
-        receipt=ballot.receipt,
-        cast_at=ballot.cast_at,
-    )
-    replaced = ("items", "total_cost", "receipt", "cast_at")
-    statement = statement.on_conflict_do_update(
+    statement = insert(_BALLOT_TABLE)
+    return statement.on_conflict_do_update(
         index_elements=["process_id", "voter_id"],
-        set_={key: statement.excluded[key] for key in replaced},
+        set_={key: statement.excluded[key] for key in _REPLACED},
     )
-    session.execute(statement)
 
 
 def cast(
@@ -157,7 +173,7 @@ def cast(
     _require_open(process, now)
     _require_voter_eligible(session, voter, process, now)
     assert process.id is not None
-    checked = check_ballot(BallotRules.of(process), accepted_costs(session, process.id), entries)
+    checked = check_ballot(BallotRules.of(process), _ballot_options(session, process), entries)
     ballot = Ballot(
         process_id=process.id,
         voter_id=voter.id,
@@ -166,9 +182,12 @@ def cast(
         receipt=secrets.token_urlsafe(24),
         cast_at=now,
     )
-    _upsert(session, ballot)
-    session.add(Receipt(process_id=process.id, receipt=ballot.receipt, issued_at=now))
-    session.flush()
+    values = {key: getattr(ballot, key) for key in ("process_id", "voter_id", *_REPLACED)}
+    session.execute(_upsert_statement(session.get_bind().dialect.name), values)
+    session.execute(
+        _RECEIPT_TABLE.insert(),
+        {"process_id": process.id, "receipt": ballot.receipt, "issued_at": now},
+    )
     return _public(process, ballot)
 
 
