@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     country: str = "Netherlands"
     code_claim_max_failures: int = Field(default=5, ge=1)
     code_claim_window_minutes: int = Field(default=60, ge=1)
+    # Abuse limits (events per window), counted in the database across workers.
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
+    login_window_minutes: int = Field(default=15, ge=1)
+    register_max_per_address: int = Field(default=10, ge=1)
+    register_window_minutes: int = Field(default=60, ge=1)
+    claim_max_per_address: int = Field(default=30, ge=1)
+    claim_window_minutes: int = Field(default=60, ge=1)
     log_level: str = "INFO"
     # Adds POST /bench/insert (one INSERT, no auth): the baseline of bench/vote_load.
     # Never enable it in production.

@@ -8,6 +8,7 @@ from app.models.ballot import Ballot, CodeClaimFailure, Receipt, VotingCode
 from app.models.process import Process
 from app.models.proposal import Comment, Proposal, Support
 from app.models.result import PublishedResult
+from app.models.throttle import ThrottleEvent
 from app.models.user import User
 
 metadata = SQLModel.metadata
@@ -22,6 +23,7 @@ __all__ = [
     "PublishedResult",
     "Receipt",
     "Support",
+    "ThrottleEvent",
     "User",
     "VotingCode",
     "metadata",

@@ -47,6 +47,11 @@ class User(SQLModel, table=True):
     created_at: datetime = SQLField(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+    # Set when the resident erased their account: the row stays (what they wrote is shown
+    # by a "former resident"), emptied of every personal detail.
+    erased_at: datetime | None = SQLField(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
 
 
 def normalise_email(value: str) -> str:

@@ -4,9 +4,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, status
 
-from app.core.errors import EmailTaken, InvalidCredentials, ValidationFailed, problem_responses
+from app.core.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    TooManyAttempts,
+    ValidationFailed,
+    problem_responses,
+)
 from app.models.user import Token, UserCreate, UserPublic
-from app.routers.deps import SessionDep, SettingsDep
+from app.routers.deps import ClientAddress, Limits, SessionDep, SettingsDep
 from app.services import accounts
 
 router = APIRouter(prefix="/auth", tags=["accounts"])
@@ -16,23 +22,28 @@ router = APIRouter(prefix="/auth", tags=["accounts"])
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserPublic,
-    responses=problem_responses(EmailTaken, ValidationFailed),
+    responses=problem_responses(EmailTaken, ValidationFailed, TooManyAttempts),
     summary="Create a resident account",
 )
-def register(data: UserCreate, session: SessionDep) -> UserPublic:
-    return UserPublic.model_validate(accounts.register(session, data=data))
+def register(
+    data: UserCreate, session: SessionDep, address: ClientAddress, limits: Limits
+) -> UserPublic:
+    user = accounts.register_from(session, data=data, address=address, limits=limits)
+    return UserPublic.model_validate(user)
 
 
 @router.post(
     "/token",
     response_model=Token,
-    responses=problem_responses(InvalidCredentials, ValidationFailed),
+    responses=problem_responses(InvalidCredentials, ValidationFailed, TooManyAttempts),
     summary="Sign in: exchange email and password for an access token",
 )
 def token(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    address: ClientAddress,
+    limits: Limits,
     username: Annotated[str, Form(max_length=254, description="The account's email.")],
     password: Annotated[str, Form(max_length=256)],
 ) -> Token:
@@ -42,4 +53,6 @@ def token(
         password=password,
         key=request.app.state.signing_key,
         expires_minutes=settings.access_token_expire_minutes,
+        address=address,
+        limits=limits,
     )

@@ -36,7 +36,14 @@ from app.models.ballot import (
     CodeClaimed,
     ReceiptStatus,
 )
-from app.routers.deps import CurrentUser, OptionalUser, SessionDep, SettingsDep
+from app.routers.deps import (
+    ClientAddress,
+    CurrentUser,
+    Limits,
+    OptionalUser,
+    SessionDep,
+    SettingsDep,
+)
 from app.services import ballots, voting_codes
 
 router = APIRouter(prefix="/processes/{process_id}", tags=["voting"])
@@ -158,6 +165,8 @@ def claim_code(
     session: SessionDep,
     settings: SettingsDep,
     request: Request,
+    address: ClientAddress,
+    limits: Limits,
 ) -> CodeClaimed:
     return voting_codes.claim(
         session,
@@ -167,4 +176,6 @@ def claim_code(
         key=voting_codes.code_key(request.app.state.signing_key),
         max_failures=settings.code_claim_max_failures,
         window=timedelta(minutes=settings.code_claim_window_minutes),
+        address=address,
+        address_limit=limits.claim_address,
     )

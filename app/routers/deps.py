@@ -15,6 +15,7 @@ from app.core.errors import NotAuthenticated
 from app.models.base import INT32_MAX
 from app.models.user import User
 from app.services import accounts
+from app.services.throttle import AbuseLimits
 
 API_PREFIX = "/api/v1"
 
@@ -96,3 +97,18 @@ async def page_params(
 
 
 Paging = Annotated[PageParams, Depends(page_params)]
+
+
+async def get_client_address(request: Request) -> str:
+    """The caller's address, for throttling. Behind a proxy, run uvicorn with
+    --forwarded-allow-ips so this is the client's, not the proxy's."""
+    return request.client.host if request.client else "unknown"
+
+
+async def get_abuse_limits(request: Request) -> AbuseLimits:
+    limits: AbuseLimits = request.app.state.abuse_limits
+    return limits
+
+
+ClientAddress = Annotated[str, Depends(get_client_address)]
+Limits = Annotated[AbuseLimits, Depends(get_abuse_limits)]

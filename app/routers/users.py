@@ -1,5 +1,7 @@
 """The signed-in account, and role management by admins."""
 
+from typing import Any
+
 from fastapi import APIRouter, Response, status
 
 from app.core.errors import (
@@ -13,7 +15,7 @@ from app.core.errors import (
 )
 from app.models.user import PasswordChange, RoleUpdate, UserPublic
 from app.routers.deps import CurrentUser, SessionDep
-from app.services import accounts
+from app.services import accounts, privacy
 
 router = APIRouter(prefix="/users", tags=["accounts"])
 
@@ -39,6 +41,27 @@ def change_password(data: PasswordChange, user: CurrentUser, session: SessionDep
     accounts.change_password(
         session, user=user, current=data.current_password, new=data.new_password
     )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/me/export",
+    responses=problem_responses(NotAuthenticated),
+    summary="Everything held about your account (GDPR access)",
+)
+def export_me(user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+    return privacy.export(session, user=user)
+
+
+@router.delete(
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(NotAuthenticated, LastAdmin),
+    summary="Erase your account's personal data; open-vote ballots are withdrawn",
+)
+def erase_me(user: CurrentUser, session: SessionDep) -> Response:
+    privacy.erase(session, user=user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

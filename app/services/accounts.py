@@ -9,6 +9,8 @@ Rules enforced here:
 - the last admin cannot be demoted, so a municipality can never lock itself out.
 """
 
+from datetime import datetime
+
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -20,10 +22,11 @@ from app.core.errors import (
     NotAuthenticated,
     NotFound,
 )
-from app.models.base import INT32_MAX
+from app.models.base import INT32_MAX, utcnow
 from app.models.user import ROLE_RANK, Role, Token, User, UserCreate, normalise_email
-from app.services import audit
+from app.services import audit, throttle
 from app.services.permissions import require_role
+from app.services.throttle import AbuseLimits
 
 
 def find_by_email(session: Session, email: str) -> User | None:
@@ -35,6 +38,26 @@ def get_user(session: Session, user_id: int) -> User:
     if user is None:
         raise NotFound(f"No user with id {user_id}.")
     return user
+
+
+def register_from(
+    session: Session,
+    *,
+    data: UserCreate,
+    address: str,
+    limits: AbuseLimits,
+    now: datetime | None = None,
+) -> User:
+    """Self-registration, throttled per client address (every attempt counts)."""
+    now = now or utcnow()
+    bucket = f"register-address:{address}"
+    throttle.check(session, bucket, limits.register_address, now=now, what="registrations")
+    throttle.record(session, bucket, limits.register_address, now=now)
+    try:
+        return register(session, data=data)
+    except EmailTaken as exc:
+        exc.keep_changes = True
+        raise
 
 
 def register(session: Session, *, data: UserCreate, role: Role = Role.resident) -> User:
@@ -67,9 +90,31 @@ def authenticate(session: Session, *, email: str, password: str) -> User:
 
 
 def issue_token(
-    session: Session, *, email: str, password: str, key: str, expires_minutes: int
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    key: str,
+    expires_minutes: int,
+    address: str,
+    limits: AbuseLimits,
+    now: datetime | None = None,
 ) -> Token:
-    user = authenticate(session, email=email, password=password)
+    """Sign in. Failed attempts are throttled per account and per client address; the
+    failures are recorded although the request fails, and a success clears the account's."""
+    now = now or utcnow()
+    account = f"login-account:{normalise_email(email)}"
+    origin = f"login-address:{address}"
+    throttle.check(session, account, limits.login_account, now=now, what="failed sign-ins")
+    throttle.check(session, origin, limits.login_address, now=now, what="failed sign-ins")
+    try:
+        user = authenticate(session, email=email, password=password)
+    except InvalidCredentials as exc:
+        throttle.record(session, account, limits.login_account, now=now)
+        throttle.record(session, origin, limits.login_address, now=now)
+        exc.keep_changes = True
+        raise
+    throttle.clear(session, account)
     assert user.id is not None
     token, lifetime = security.create_access_token(
         user_id=user.id, version=user.token_version, key=key, expires_minutes=expires_minutes

@@ -10,7 +10,9 @@ Rules enforced here:
   same code again is a success), `invalid_code` (unknown; counted as a wrong attempt, and
   the count is kept although the request fails), `code_used` (claimed by someone else);
 - claiming is possible until voting closes (`voting_closed` after); one code per account
-  per process is a database constraint.
+  per process is a database constraint;
+- claims are also throttled per client address (every attempt counts), so one machine
+  cannot guess codes through many accounts.
 """
 
 import csv
@@ -37,7 +39,7 @@ from app.models.ballot import CodeClaimed, CodeClaimFailure, VotingCode
 from app.models.base import utcnow
 from app.models.process import Phase
 from app.models.user import Role, User
-from app.services import audit, processes
+from app.services import audit, processes, throttle
 from app.services.permissions import require_role
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -124,6 +126,8 @@ def claim(
     key: bytes,
     max_failures: int,
     window: timedelta,
+    address: str,
+    address_limit: throttle.Limit,
     now: datetime | None = None,
 ) -> CodeClaimed:
     now = now or utcnow()
@@ -144,7 +148,9 @@ def claim(
     if held is not None:
         if held.code_hash == wanted:
             return CodeClaimed(process_id=process_id, claimed=True)
-        raise CodeAlreadyClaimed("You already hold a voting code for this process.")
+        raise CodeAlreadyClaimed(
+            "You already hold a voting code for this process.", keep_changes=True
+        )
     row = session.exec(
         select(VotingCode)
         .where(VotingCode.process_id == process_id, VotingCode.code_hash == wanted)
@@ -154,8 +160,8 @@ def claim(
         session.add(CodeClaimFailure(process_id=process_id, user_id=actor.id, at=now))
         session.flush()
         raise InvalidCode("That is not a voting code of this process.", keep_changes=True)
-    if row.claimed_by is not None:
-        raise CodeUsed("This voting code has already been used.")
+    if row.claimed_at is not None:
+        raise CodeUsed("This voting code has already been used.", keep_changes=True)
     row.claimed_by, row.claimed_at = actor.id, now
     try:
         with session.begin_nested():

@@ -1,0 +1,107 @@
+"""A resident's own data: export it all, or erase it.
+
+Erasure empties the account of every personal detail (email, name, postcode, birth year,
+password) and retires its tokens; the row stays so that what the resident wrote is still
+shown, by a "former resident". Supports are removed. A ballot in a process where voting is
+open is withdrawn; a ballot whose vote has closed stays, unlinked from the account, so
+published results never change. The last admin cannot erase itself.
+"""
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, update
+from sqlmodel import Session, col, select
+
+from app.core import security
+from app.core.errors import LastAdmin
+from app.models.ballot import Ballot, CodeClaimFailure, VotingCode
+from app.models.base import utcnow
+from app.models.process import Process
+from app.models.proposal import Comment, Proposal, Support
+from app.models.user import Role, User, UserPublic
+from app.services.ballots import is_voting_open
+
+FORMER_RESIDENT = "Former resident"
+
+
+def export(session: Session, *, user: User) -> dict[str, Any]:
+    """Everything held about the account, as the resident may ask under the GDPR."""
+    proposals = session.exec(select(Proposal).where(Proposal.author_id == user.id)).all()
+    comments = session.exec(select(Comment).where(Comment.author_id == user.id)).all()
+    supports = session.exec(select(Support.proposal_id).where(Support.user_id == user.id)).all()
+    ballots = session.exec(select(Ballot).where(Ballot.voter_id == user.id)).all()
+    codes = session.exec(
+        select(VotingCode.process_id, VotingCode.claimed_at).where(VotingCode.claimed_by == user.id)
+    ).all()
+    return {
+        "account": UserPublic.model_validate(user).model_dump(mode="json"),
+        "proposals": [
+            {k: v for k, v in p.model_dump(mode="json").items() if k != "author_id"}
+            for p in proposals
+        ],
+        "comments": [
+            {
+                "id": c.id,
+                "proposal_id": c.proposal_id,
+                "body": c.body,
+                "created_at": c.created_at.isoformat(),
+            }
+            for c in comments
+        ],
+        "supported_proposal_ids": sorted(supports),
+        "ballots": [
+            {
+                "process_id": b.process_id,
+                "choices": b.items,
+                "total_cost": b.total_cost,
+                "cast_at": b.cast_at.isoformat(),
+                "receipt": b.receipt,
+            }
+            for b in ballots
+        ],
+        "voting_codes": [
+            {"process_id": pid, "claimed_at": at.isoformat() if at else None} for pid, at in codes
+        ],
+    }
+
+
+def erase(session: Session, *, user: User, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    if user.role == Role.admin:
+        admins = session.exec(
+            select(func.count()).select_from(User).where(User.role == Role.admin)
+        ).one()
+        if admins <= 1:
+            raise LastAdmin("This is the only admin; make another admin before erasing it.")
+    ballots = session.exec(
+        select(Ballot, Process)
+        .join(Process, col(Process.id) == col(Ballot.process_id))
+        .where(Ballot.voter_id == user.id)
+    ).all()
+    for ballot, process in ballots:
+        if is_voting_open(process, now):
+            session.execute(delete(Ballot).where(col(Ballot.id) == ballot.id))
+        else:
+            session.execute(update(Ballot).where(col(Ballot.id) == ballot.id).values(voter_id=None))
+    session.execute(delete(Support).where(col(Support.user_id) == user.id))
+    session.execute(delete(CodeClaimFailure).where(col(CodeClaimFailure.user_id) == user.id))
+    # A claimed code stays used (claimed_at), but no longer names the account.
+    session.execute(
+        update(VotingCode).where(col(VotingCode.claimed_by) == user.id).values(claimed_by=None)
+    )
+    session.execute(
+        update(Proposal).where(col(Proposal.author_id) == user.id).values(author_id=None)
+    )
+    session.execute(update(Comment).where(col(Comment.author_id) == user.id).values(author_id=None))
+    user.email = f"erased-{user.id}@erased.invalid"
+    user.display_name = FORMER_RESIDENT
+    user.postcode = None
+    user.birth_year = None
+    user.role = Role.resident
+    user.password_hash = security.hash_password(secrets.token_urlsafe(32))
+    user.token_version += 1
+    user.erased_at = now
+    session.add(user)
+    session.flush()
