@@ -188,6 +188,12 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's own 400 means a body it could not parse at all (nested too deep, not
+        # UTF-8): for a client that is invalid input like any other, so 422.
+        detail = exc.detail if isinstance(exc.detail, str) else "The body could not be parsed."
+        error = validation_failed([{"loc": ["body"], "msg": detail}])
+        return await _on_domain_error(request, error)
     known = _GENERIC_BY_STATUS.get(exc.status_code)
     code = known.code if known else "http_error"
     title = known.title if known else "HTTP error"

@@ -139,6 +139,9 @@ def claim(
     _throttle(
         session, process_id=process_id, user_id=actor.id, now=now, limit=max_failures, window=window
     )
+    origin = f"claim-address:{address}"
+    throttle.check(session, origin, address_limit, now=now, what="voting-code claims")
+    throttle.record(session, origin, address_limit, now=now)
     wanted = code_hash(key, process_id, code)
     held = session.exec(
         select(VotingCode).where(
