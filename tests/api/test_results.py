@@ -245,3 +245,39 @@ def test_preview_rules(client: TestClient, actors: Actors, session: Session) -> 
         ]
         == 0
     )
+
+
+def test_a_failing_publication_stores_nothing(
+    client: TestClient, actors: Actors, session: Session, monkeypatch: Any
+) -> None:
+    from app.services import results as results_service
+
+    process, (p1, *_) = make_voting_process(session, actors.author.user)
+    client.put(
+        f"{API}/processes/{process.id}/ballot",
+        json={"proposal_ids": [p1.id]},
+        headers=actors.resident.headers,
+    )
+    close(client, process.id, actors.admin)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk full, say")
+
+    # The failure comes after the result row was written, before the commit.
+    monkeypatch.setattr(results_service.audit, "record", broken)
+    failing = TestClient(client.app, raise_server_exceptions=False)
+    assert_problem(
+        failing.post(f"{API}/processes/{process.id}/results", headers=actors.admin.headers),
+        500,
+        "internal_error",
+    )
+    assert_problem(
+        client.get(f"{API}/processes/{process.id}/results"), 404, "results_not_published"
+    )
+    monkeypatch.undo()
+    assert (
+        client.post(
+            f"{API}/processes/{process.id}/results", headers=actors.admin.headers
+        ).status_code
+        == 201
+    )
