@@ -162,6 +162,7 @@ def test_a_publication_killed_midway_is_all_or_nothing(server: Server, session: 
         session, admin, tally_rule="mes", costs=tuple(range(500, 2500, 100))
     )
     voters = [make_user(session) for _ in range(1500)]
+    assert process.id is not None
     for n, voter in enumerate(voters):
         chosen = sorted({proposals[(n * k) % len(proposals)].id or 0 for k in (1, 3, 7)})
         session.add(

@@ -250,7 +250,7 @@ def test_preview_rules(client: TestClient, actors: Actors, session: Session) -> 
 def test_a_failing_publication_stores_nothing(
     client: TestClient, actors: Actors, session: Session, monkeypatch: Any
 ) -> None:
-    from app.services import results as results_service
+    from app.services import audit
 
     process, (p1, *_) = make_voting_process(session, actors.author.user)
     client.put(
@@ -264,7 +264,7 @@ def test_a_failing_publication_stores_nothing(
         raise RuntimeError("disk full, say")
 
     # The failure comes after the result row was written, before the commit.
-    monkeypatch.setattr(results_service.audit, "record", broken)
+    monkeypatch.setattr(audit, "record", broken)
     failing = TestClient(client.app, raise_server_exceptions=False)
     assert_problem(
         failing.post(f"{API}/processes/{process.id}/results", headers=actors.admin.headers),
