@@ -3,7 +3,6 @@ generated requests, as an anonymous caller, a resident and an admin. Every respo
 be free of server errors and conform to the document: documented status codes, media
 types (problem+json included) and response schemas."""
 
-from collections.abc import Iterator
 from pathlib import Path
 from tempfile import mkdtemp
 from typing import Any
@@ -42,9 +41,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _document_app)
 
 
 @pytest.fixture
-def roles(
-    app: FastAPI, session: Session, settings: Settings
-) -> Iterator[dict[str, dict[str, str]]]:
+def roles(app: FastAPI, session: Session, settings: Settings) -> dict[str, dict[str, str]]:
     """Something for generated ids to hit, and a token per role."""
     admin = make_user(session, role=Role.admin)
     resident = make_user(session)
