@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from app.core.errors import Forbidden, NotAuthenticated, ValidationFailed, problem_responses
 from app.models.audit import AuditEntryPublic
+from app.models.base import INT32_MAX
 from app.models.common import Page
 from app.routers.deps import CurrentUser, Paging, SessionDep
 from app.services import audit
@@ -23,7 +24,9 @@ def list_audit(
     actor: CurrentUser,
     session: SessionDep,
     paging: Paging,
-    process_id: Annotated[int | None, Query(ge=1, description="Only this process.")] = None,
+    process_id: Annotated[
+        int | None, Query(ge=1, le=INT32_MAX, description="Only this process.")
+    ] = None,
 ) -> Page[AuditEntryPublic]:
     return audit.list_entries(
         session, actor=actor, process_id=process_id, limit=paging.limit, offset=paging.offset

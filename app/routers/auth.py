@@ -11,6 +11,7 @@ from app.core.errors import (
     ValidationFailed,
     problem_responses,
 )
+from app.models.common import NoNul
 from app.models.user import Token, UserCreate, UserPublic
 from app.routers.deps import ClientAddress, Limits, SessionDep, SettingsDep
 from app.services import accounts
@@ -44,8 +45,8 @@ def token(
     settings: SettingsDep,
     address: ClientAddress,
     limits: Limits,
-    username: Annotated[str, Form(max_length=254, description="The account's email.")],
-    password: Annotated[str, Form(max_length=256)],
+    username: Annotated[str, Form(max_length=254, description="The account's email."), NoNul],
+    password: Annotated[str, Form(max_length=256), NoNul],
 ) -> Token:
     return accounts.issue_token(
         session,

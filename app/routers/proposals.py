@@ -14,7 +14,7 @@ from app.core.errors import (
     ValidationFailed,
     problem_responses,
 )
-from app.models.common import Page
+from app.models.common import NoNul, Page
 from app.models.proposal import (
     CommentCreate,
     CommentPublic,
@@ -30,6 +30,8 @@ from app.routers.deps import CurrentUser, OptionalUser, Paging, SessionDep
 from app.services import proposals
 
 router = APIRouter(tags=["proposals"])
+
+SearchText = Annotated[str, NoNul]
 
 _CHANGE_ERRORS = (NotAuthenticated, Forbidden, NotFound, InvalidPhase, InvalidStatus)
 
@@ -61,9 +63,9 @@ def list_proposals(
     session: SessionDep,
     paging: Paging,
     status: ProposalStatus | None = None,
-    category: Annotated[str | None, Query(max_length=50)] = None,
+    category: Annotated[SearchText | None, Query(max_length=50)] = None,
     q: Annotated[
-        str | None, Query(max_length=200, description="Words in the title or summary.")
+        SearchText | None, Query(max_length=200, description="Words in the title or summary.")
     ] = None,
     sort: ProposalSort = ProposalSort.newest,
 ) -> Page[ProposalPublic]:

@@ -13,6 +13,7 @@ Rules enforced here (on top of `ballot_rules`, in the contract's order):
 - no ballot is shown to anyone but its own voter.
 """
 
+import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
@@ -150,6 +151,7 @@ def _public(process: Process, ballot: Ballot) -> BallotPublic:
 _BALLOT_TABLE: Table = Ballot.__table__  # type: ignore[attr-defined]
 _RECEIPT_TABLE: Table = Receipt.__table__  # type: ignore[attr-defined]
 _REPLACED = ("items", "total_cost", "receipt", "cast_at")
+_RECEIPT_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what token_urlsafe makes
 
 
 @lru_cache(maxsize=4)
@@ -218,6 +220,8 @@ def receipt_status(
     session: Session, *, viewer: User | None, process_id: int, receipt: str
 ) -> ReceiptStatus:
     _visible_process(session, process_id=process_id, viewer=viewer, lock=False)
+    if not _RECEIPT_SHAPE.fullmatch(receipt):
+        raise UnknownReceipt("No such receipt was issued for this process.")
     issued = session.exec(
         select(Receipt.id).where(Receipt.receipt == receipt, Receipt.process_id == process_id)
     ).first()

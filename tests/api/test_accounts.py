@@ -257,3 +257,11 @@ def test_role_change_rules(client: TestClient, session: Session, settings: Setti
     session.expire_all()
     assert session.get(User, resident.id).role == "resident"  # type: ignore[union-attr]
     assert session.get(User, admin.id).role == "admin"  # type: ignore[union-attr]
+
+
+def test_nul_in_sign_in_fields_is_422(client: TestClient) -> None:
+    for data in (
+        {"username": "a\x00@b.nl", "password": "x"},
+        {"username": "a@b.nl", "password": "x\x00y"},
+    ):
+        assert_problem(client.post(f"{API}/auth/token", data=data), 422, "validation_error")

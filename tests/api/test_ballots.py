@@ -333,3 +333,13 @@ def test_receipts(client: TestClient, actors: Actors, session: Session) -> None:
     session.commit()
     assert status(third).json() == {"current": True, "counted": True}
     assert status(first).json() == {"current": False, "counted": False}
+
+
+def test_malformed_receipts_are_unknown(
+    client: TestClient, actors: Actors, session: Session
+) -> None:
+    process, _ = make_voting_process(session, actors.author.user)
+    for receipt in ("a%00b", "x" * 65, "semi;colon"):
+        assert_problem(
+            client.get(f"{API}/processes/{process.id}/receipts/{receipt}"), 404, "unknown_receipt"
+        )

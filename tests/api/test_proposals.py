@@ -467,3 +467,21 @@ def test_audit_log_is_admin_only_filterable_and_read_only(
             405,
             "method_not_allowed",
         )
+
+
+def test_audit_filter_beyond_a_column_is_422(client: TestClient, actors: Actors) -> None:
+    # Found by the schema fuzzer on PostgreSQL: an id beyond 32 bits reached the database.
+    response = client.get(
+        f"{API}/audit", params={"process_id": 2**31}, headers=actors.admin.headers
+    )
+    assert_problem(response, 422, "validation_error")
+
+
+def test_search_text_with_nul_is_422(client: TestClient, session: Session) -> None:
+    process = make_process(session)
+    for params in ({"q": "a\x00b"}, {"category": "\x00"}):
+        assert_problem(
+            client.get(f"{API}/processes/{process.id}/proposals", params=params),
+            422,
+            "validation_error",
+        )
