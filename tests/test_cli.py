@@ -122,7 +122,10 @@ def test_serve_migrates_and_serves_on_the_sqlite_default(workdir: Path) -> None:
                     raise
                 time.sleep(0.2)
         assert httpx.get(f"{base}/readyz").json() == {"status": "ok"}
-        assert httpx.get(f"{base}/docs").status_code == 200
+        docs = httpx.get(f"{base}/docs")
+        assert docs.status_code == 200
+        assert "server" not in docs.headers  # no banner with versions
+        assert docs.headers["x-content-type-options"] == "nosniff"
         assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "Wijkbudget"
         registered = httpx.post(
             f"{base}/api/v1/auth/register",
