@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint typecheck unit bench-tally bench-vote clean
+.PHONY: install run demo test lint typecheck unit bench-tally bench-tally-db bench-vote clean
 
 install: $(STAMP)
 
@@ -34,6 +34,9 @@ test: lint typecheck unit
 
 bench-tally: install
 	$(BIN)/python -m bench.tally
+
+bench-tally-db: install
+	$(BIN)/python -m bench.tally_db
 
 bench-vote: install
 	@command -v wrk >/dev/null || (apt-get install -y wrk || (apt-get update && apt-get install -y wrk))
