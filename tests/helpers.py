@@ -1,10 +1,17 @@
 """Assertions shared by the API tests."""
 
+import contextlib
+import hashlib
+import io
+import json
 from typing import Any
 
 import httpx
+from pabulib.checker import Checker
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, select
+
+from app.services import pabulib
 
 API = "/api/v1"
 
@@ -29,3 +36,29 @@ def count_rows(session: Session, table: type[SQLModel]) -> int:
     count = session.exec(select(func.count()).select_from(table)).one()
     session.commit()
     return count
+
+
+def recompute_digest(pb_text: str, rule: str, selected_ids: list[int]) -> str:
+    """The README's recipe, written out independently of the app's code, from results.pb."""
+    election = pabulib.parse(pb_text)
+    ids = [int(p.project_id) for p in election.projects]
+    proposals = sorted([pid, p.cost] for pid, p in zip(ids, election.projects, strict=True))
+    ballots = sorted(sorted([ids[i], w] for i, w in ballot) for ballot in election.ballots)
+    canonical = {
+        "budget": election.budget,
+        "rule": rule,
+        "proposals": proposals,
+        "ballots": ballots,
+        "selected_ids": sorted(selected_ids),
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def checker_errors(text: str) -> dict[str, Any]:
+    """The errors pabulib-checker reports for a pabulib file (it prints; that is muted)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        results = Checker().process_files([text])
+    (key,) = [k for k in results if k not in ("metadata", "summary")]
+    found = results[key]["results"]
+    return {} if isinstance(found, str) else dict(found.get("errors", {}))

@@ -102,13 +102,15 @@ def _public(session: Session, proposal: Proposal) -> ProposalPublic:
     return _rows(session, where=[col(Proposal.id) == proposal.id])[0]
 
 
-def _load(session: Session, *, proposal_id: int, viewer: User | None) -> tuple[Proposal, Process]:
-    """The proposal and its process, locked for the change about to be made."""
-    proposal = (
-        session.exec(select(Proposal).where(Proposal.id == proposal_id).with_for_update()).first()
-        if 1 <= proposal_id <= INT32_MAX
-        else None
-    )
+def _load(
+    session: Session, *, proposal_id: int, viewer: User | None, lock: bool = False
+) -> tuple[Proposal, Process]:
+    """The proposal and its process, or 404 when either is not there for this viewer.
+    With `lock`, the proposal row is locked for the change about to be made."""
+    proposal = None
+    if 1 <= proposal_id <= INT32_MAX:
+        query = select(Proposal).where(Proposal.id == proposal_id)
+        proposal = session.exec(query.with_for_update() if lock else query).first()
     if proposal is None:
         raise NotFound(f"No proposal with id {proposal_id}.")
     try:
@@ -149,13 +151,7 @@ def submit(
 
 
 def show(session: Session, *, viewer: User | None, proposal_id: int) -> ProposalPublic:
-    proposal = session.get(Proposal, proposal_id) if 1 <= proposal_id <= INT32_MAX else None
-    if proposal is None:
-        raise NotFound(f"No proposal with id {proposal_id}.")
-    try:
-        processes.get_visible(session, process_id=proposal.process_id, viewer=viewer)
-    except NotFound:
-        raise NotFound(f"No proposal with id {proposal_id}.") from None
+    proposal, _ = _load(session, proposal_id=proposal_id, viewer=viewer)
     return _public(session, proposal)
 
 
@@ -198,7 +194,7 @@ def list_for_process(
 def edit(
     session: Session, *, actor: User, proposal_id: int, data: ProposalUpdate
 ) -> ProposalPublic:
-    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor)
+    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock=True)
     _require_author(proposal, actor, "edit")
     _require_phase(process, Phase.submission, action="Editing a proposal")
     if proposal.status != ProposalStatus.submitted:
@@ -215,7 +211,7 @@ def edit(
 
 
 def withdraw(session: Session, *, actor: User, proposal_id: int) -> ProposalPublic:
-    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor)
+    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock=True)
     _require_author(proposal, actor, "withdraw")
     _require_phase(process, Phase.submission, Phase.review, action="Withdrawing a proposal")
     if proposal.status not in (ProposalStatus.submitted, ProposalStatus.accepted):
@@ -231,7 +227,7 @@ def withdraw(session: Session, *, actor: User, proposal_id: int) -> ProposalPubl
 def review(
     session: Session, *, actor: User, proposal_id: int, decision: AcceptDecision | RejectDecision
 ) -> ProposalPublic:
-    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor)
+    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock=True)
     require_role(actor, Role.moderator)
     _require_phase(process, Phase.submission, Phase.review, action="Reviewing")
     if proposal.status == ProposalStatus.withdrawn:
@@ -277,19 +273,6 @@ def review(
     return _public(session, proposal)
 
 
-def _co_thinking_target(
-    session: Session, *, actor: User | None, proposal_id: int
-) -> tuple[Proposal, Process]:
-    proposal = session.get(Proposal, proposal_id) if 1 <= proposal_id <= INT32_MAX else None
-    if proposal is None:
-        raise NotFound(f"No proposal with id {proposal_id}.")
-    try:
-        process = processes.get_visible(session, process_id=proposal.process_id, viewer=actor)
-    except NotFound:
-        raise NotFound(f"No proposal with id {proposal_id}.") from None
-    return proposal, process
-
-
 def _support_state(session: Session, *, proposal_id: int, supported: bool) -> SupportState:
     count = session.exec(
         select(func.count()).select_from(Support).where(Support.proposal_id == proposal_id)
@@ -298,7 +281,7 @@ def _support_state(session: Session, *, proposal_id: int, supported: bool) -> Su
 
 
 def support(session: Session, *, actor: User, proposal_id: int) -> SupportState:
-    proposal, process = _co_thinking_target(session, actor=actor, proposal_id=proposal_id)
+    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor)
     _require_phase(process, *CO_THINKING_PHASES, action="Supporting")
     if proposal.status in (ProposalStatus.withdrawn, ProposalStatus.rejected):
         raise InvalidStatus(f"A {proposal.status} proposal cannot be supported.")
@@ -318,7 +301,7 @@ def support(session: Session, *, actor: User, proposal_id: int) -> SupportState:
 
 
 def unsupport(session: Session, *, actor: User, proposal_id: int) -> SupportState:
-    _proposal, process = _co_thinking_target(session, actor=actor, proposal_id=proposal_id)
+    _proposal, process = _load(session, proposal_id=proposal_id, viewer=actor)
     _require_phase(process, *CO_THINKING_PHASES, action="Withdrawing support")
     existing = session.exec(
         select(Support).where(Support.proposal_id == proposal_id, Support.user_id == actor.id)
@@ -332,7 +315,7 @@ def unsupport(session: Session, *, actor: User, proposal_id: int) -> SupportStat
 def add_comment(
     session: Session, *, actor: User, proposal_id: int, data: CommentCreate
 ) -> CommentPublic:
-    _proposal, process = _co_thinking_target(session, actor=actor, proposal_id=proposal_id)
+    _proposal, process = _load(session, proposal_id=proposal_id, viewer=actor)
     _require_phase(process, *CO_THINKING_PHASES, action="Commenting")
     comment = Comment(proposal_id=proposal_id, author_id=actor.id, body=data.body)
     session.add(comment)
@@ -350,7 +333,7 @@ def add_comment(
 def list_comments(
     session: Session, *, viewer: User | None, proposal_id: int, limit: int, offset: int
 ) -> Page[CommentPublic]:
-    _co_thinking_target(session, actor=viewer, proposal_id=proposal_id)
+    _load(session, proposal_id=proposal_id, viewer=viewer)
     where = col(Comment.proposal_id) == proposal_id
     total = session.exec(select(func.count()).select_from(Comment).where(where)).one()
     rows = session.exec(

@@ -2,8 +2,6 @@
 acknowledged and leaves nothing half done. Runs the real `wijkbudget serve` on the test
 database (PostgreSQL in CI, the SQLite file otherwise)."""
 
-import hashlib
-import json
 import os
 import signal
 import socket
@@ -23,9 +21,9 @@ from sqlmodel import Session, select
 from app.models.ballot import Ballot
 from app.models.result import PublishedResult
 from app.models.user import Role
-from app.services import pabulib
 from tests.conftest import TEST_SECRET
 from tests.factories import make_user, make_voting_process, token_for
+from tests.helpers import recompute_digest
 
 
 class Server:
@@ -137,23 +135,6 @@ def test_acknowledged_ballots_survive_sigkill(server: Server, session: Session) 
         headers=headers[late.id],
     )
     assert response.status_code == 200
-
-
-def recompute_digest(pb_text: str, rule: str, selected_ids: list[int]) -> str:
-    election = pabulib.parse(pb_text)
-    ids = [int(p.project_id) for p in election.projects]
-    proposals = sorted([pid, p.cost] for pid, p in zip(ids, election.projects, strict=True))
-    ballots = sorted(sorted([ids[i], w] for i, w in ballot) for ballot in election.ballots)
-    canonical = {
-        "budget": election.budget,
-        "rule": rule,
-        "proposals": proposals,
-        "ballots": ballots,
-        "selected_ids": sorted(selected_ids),
-    }
-    return hashlib.sha256(
-        json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()
 
 
 def test_a_publication_killed_midway_is_all_or_nothing(server: Server, session: Session) -> None:

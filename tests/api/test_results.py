@@ -1,14 +1,10 @@
 """Results: previews, publication once, exports that anyone can recompute."""
 
-import contextlib
 import csv
-import hashlib
 import io
-import json
 from typing import Any
 
 from fastapi.testclient import TestClient
-from pabulib.checker import Checker
 from sqlmodel import Session
 
 from app.core.config import Settings
@@ -17,7 +13,7 @@ from app.services import pabulib
 from app.services.tally import greedy, mes
 from tests.api.conftest import Actor, Actors
 from tests.factories import auth, make_user, make_voting_process
-from tests.helpers import API, assert_problem
+from tests.helpers import API, assert_problem, checker_errors, recompute_digest
 
 
 def cast_all(
@@ -46,32 +42,6 @@ def voters(session: Session, settings: Settings, count: int) -> list[Actor]:
     key = settings.signing_key()
     made = [make_user(session) for _ in range(count)]
     return [Actor(user=user, headers=auth(user, key)) for user in made]
-
-
-def recompute_digest(pb_text: str, rule: str, selected_ids: list[int]) -> str:
-    """The README's recipe, written out independently of the app's code."""
-    election = pabulib.parse(pb_text)
-    ids = [int(p.project_id) for p in election.projects]
-    proposals = sorted([pid, p.cost] for pid, p in zip(ids, election.projects, strict=True))
-    ballots = sorted(sorted([ids[i], w] for i, w in ballot) for ballot in election.ballots)
-    canonical = {
-        "budget": election.budget,
-        "rule": rule,
-        "proposals": proposals,
-        "ballots": ballots,
-        "selected_ids": sorted(selected_ids),
-    }
-    return hashlib.sha256(
-        json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()
-
-
-def checker_errors(text: str) -> dict[str, Any]:
-    with contextlib.redirect_stdout(io.StringIO()):
-        results = Checker().process_files([text])
-    (key,) = [k for k in results if k not in ("metadata", "summary")]
-    found = results[key]["results"]
-    return {} if isinstance(found, str) else dict(found.get("errors", {}))
 
 
 def test_publish_once_and_recompute_from_the_export(

@@ -1,17 +1,15 @@
 """The pabulib reader and writer, and pabulib-checker as an independent oracle of our tally."""
 
-import contextlib
-import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pabulib.checker import Checker
 
 from app.services import pabulib
 from app.services.tally import Election, Outcome, greedy, mes
+from tests.helpers import checker_errors
 from tests.pabulib_data import pabulib_file, pabulib_files
 
 GOOD = """META\r
@@ -140,14 +138,6 @@ def export(election: Election, outcome: Outcome, rule: str) -> str:
     if sum(election.costs) <= election.budget:
         meta["fully_funded"] = "1"
     return pabulib.write(meta, projects, ballots, cumulative=False)
-
-
-def checker_errors(text: str) -> dict[str, Any]:
-    with contextlib.redirect_stdout(io.StringIO()):
-        results = Checker().process_files([text])
-    (key,) = [k for k in results if k not in ("metadata", "summary")]
-    found = results[key]["results"]
-    return {} if isinstance(found, str) else dict(found.get("errors", {}))
 
 
 def test_checker_confirms_greedy_on_every_approval_file() -> None:
