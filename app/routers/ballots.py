@@ -1,7 +1,5 @@
 """Voting: ballots, receipts and voting codes."""
 
-from datetime import timedelta
-
 from fastapi import APIRouter, Request, Response, status
 
 from app.core.errors import (
@@ -42,7 +40,6 @@ from app.routers.deps import (
     Limits,
     OptionalUser,
     SessionDep,
-    SettingsDep,
 )
 from app.services import ballots, voting_codes
 
@@ -163,7 +160,6 @@ def claim_code(
     data: CodeClaim,
     actor: CurrentUser,
     session: SessionDep,
-    settings: SettingsDep,
     request: Request,
     address: ClientAddress,
     limits: Limits,
@@ -174,8 +170,6 @@ def claim_code(
         process_id=process_id,
         code=data.code,
         key=voting_codes.code_key(request.app.state.signing_key),
-        max_failures=settings.code_claim_max_failures,
-        window=timedelta(minutes=settings.code_claim_window_minutes),
         address=address,
-        address_limit=limits.claim_address,
+        limits=limits,
     )

@@ -26,19 +26,18 @@ from sqlmodel import Session, col, select
 from app.core.errors import (
     NoBallot,
     NotEligible,
-    NotFound,
     UnknownReceipt,
     VotingClosed,
     validation_failed,
 )
 from app.models.ballot import Ballot, BallotCast, BallotPublic, Receipt, ReceiptStatus, VotingCode
-from app.models.base import INT32_MAX, utcnow
+from app.models.base import utcnow
 from app.models.process import BallotType, Phase, Process
 from app.models.proposal import Proposal, ProposalStatus
-from app.models.user import Role, User
+from app.models.user import User
 from app.services.ballot_rules import BallotRules, check_ballot
 from app.services.eligibility import require_eligible
-from app.services.permissions import has_role
+from app.services.processes import get_visible
 from app.services.results import is_published
 
 
@@ -58,21 +57,6 @@ def _require_open(process: Process, now: datetime) -> None:
     if process.phase == Phase.voting and opens is not None and now < opens:
         raise VotingClosed(f"Voting opens at {opens.isoformat()}.")
     raise VotingClosed("Voting is not open for this process.")
-
-
-def _visible_process(
-    session: Session, *, process_id: int, viewer: User | None, lock: bool
-) -> Process:
-    """The process; with `lock`, share-locked against a concurrent close (PostgreSQL)."""
-    process = None
-    if 1 <= process_id <= INT32_MAX:
-        query = select(Process).where(Process.id == process_id)
-        if lock:
-            query = query.with_for_update(read=True, key_share=True)
-        process = session.exec(query).first()
-    if process is None or (process.phase == Phase.draft and not has_role(viewer, Role.admin)):
-        raise NotFound(f"No process with id {process_id}.")
-    return process
 
 
 def holds_code(session: Session, *, process_id: int, user_id: int) -> bool:
@@ -170,7 +154,7 @@ def cast(
     session: Session, *, voter: User, process_id: int, data: BallotCast, now: datetime | None = None
 ) -> BallotPublic:
     now = now or utcnow()
-    process = _visible_process(session, process_id=process_id, viewer=voter, lock=True)
+    process = get_visible(session, process_id=process_id, viewer=voter, lock="key_share")
     entries = _entries(process, data)
     _require_open(process, now)
     _require_voter_eligible(session, voter, process, now)
@@ -203,14 +187,14 @@ def _own_ballot(session: Session, *, process: Process, voter: User) -> Ballot:
 
 
 def show_own(session: Session, *, voter: User, process_id: int) -> BallotPublic:
-    process = _visible_process(session, process_id=process_id, viewer=voter, lock=False)
+    process = get_visible(session, process_id=process_id, viewer=voter)
     return _public(process, _own_ballot(session, process=process, voter=voter))
 
 
 def withdraw(
     session: Session, *, voter: User, process_id: int, now: datetime | None = None
 ) -> None:
-    process = _visible_process(session, process_id=process_id, viewer=voter, lock=True)
+    process = get_visible(session, process_id=process_id, viewer=voter, lock="key_share")
     ballot = _own_ballot(session, process=process, voter=voter)
     _require_open(process, now or utcnow())
     session.execute(delete(Ballot).where(col(Ballot.id) == ballot.id))
@@ -219,7 +203,7 @@ def withdraw(
 def receipt_status(
     session: Session, *, viewer: User | None, process_id: int, receipt: str
 ) -> ReceiptStatus:
-    _visible_process(session, process_id=process_id, viewer=viewer, lock=False)
+    get_visible(session, process_id=process_id, viewer=viewer)
     if not _RECEIPT_SHAPE.fullmatch(receipt):
         raise UnknownReceipt("No such receipt was issued for this process.")
     issued = session.exec(

@@ -14,7 +14,7 @@ Rules enforced here:
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from sqlalchemy import func
@@ -54,19 +54,27 @@ FROZEN_IN_VOTING = (
 )
 
 
-def _load(session: Session, process_id: int, *, lock: bool = False) -> Process | None:
+Lock = Literal["update", "key_share"] | None
+
+
+def _load(session: Session, process_id: int, *, lock: Lock) -> Process | None:
     if not 1 <= process_id <= INT32_MAX:
         return None
     query = select(Process).where(Process.id == process_id)
-    if lock:
+    if lock == "update":
         query = query.with_for_update()
+    elif lock == "key_share":
+        query = query.with_for_update(read=True, key_share=True)
     return session.exec(query).first()
 
 
 def get_visible(
-    session: Session, *, process_id: int, viewer: User | None, lock: bool = False
+    session: Session, *, process_id: int, viewer: User | None, lock: Lock = None
 ) -> Process:
-    """The process, or 404 when it does not exist or is a draft the viewer may not see."""
+    """The process, or 404 when it does not exist or is a draft the viewer may not see.
+
+    `lock="update"` serialises changes to the process (edits, phase moves); ballots take
+    `lock="key_share"`, which lets casts run side by side but never past a close."""
     process = _load(session, process_id, lock=lock)
     if process is None or (process.phase == Phase.draft and not has_role(viewer, Role.admin)):
         raise NotFound(f"No process with id {process_id}.")
@@ -174,7 +182,7 @@ def _merge(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 
 
 def update(session: Session, *, actor: User, process_id: int, data: ProcessUpdate) -> ProcessPublic:
-    process = get_visible(session, process_id=process_id, viewer=actor, lock=True)
+    process = get_visible(session, process_id=process_id, viewer=actor, lock="update")
     require_role(actor, Role.admin)
     stored = spec_of(process)
     patch = data.model_dump(exclude_unset=True)
@@ -224,7 +232,7 @@ def transition(
     session: Session, *, actor: User, process_id: int, to: Phase, now: datetime | None = None
 ) -> ProcessPublic:
     # The row lock orders a move to `closed` after any ballot being cast right now.
-    process = get_visible(session, process_id=process_id, viewer=actor, lock=True)
+    process = get_visible(session, process_id=process_id, viewer=actor, lock="update")
     require_role(actor, Role.admin)
     current = Phase(process.phase)
     position = PHASE_ORDER.index(current)

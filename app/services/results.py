@@ -194,7 +194,7 @@ def _export_meta(process: Process, inputs: TallyInputs, country: str) -> dict[st
 
 
 def publish(session: Session, *, actor: User, process_id: int, country: str) -> Results:
-    process = processes.get_visible(session, process_id=process_id, viewer=actor, lock=True)
+    process = processes.get_visible(session, process_id=process_id, viewer=actor, lock="update")
     require_role(actor, Role.admin)
     if process.phase != Phase.closed:
         raise InvalidPhase("Results can be published once the process is closed.")

@@ -30,6 +30,14 @@ def check(session: Session, bucket: str, rule: Limit, *, now: datetime, what: st
             ThrottleEvent.bucket == bucket, col(ThrottleEvent.at) > now - rule.window
         )
     ).one()
+    refuse_beyond(rule, count=count, oldest=oldest, now=now, what=what)
+
+
+def refuse_beyond(
+    rule: Limit, *, count: int, oldest: datetime | None, now: datetime, what: str
+) -> None:
+    """`too_many_attempts` once `count` events in the window reach the limit, with a
+    Retry-After of the seconds until the oldest of them leaves the window."""
     if count >= rule.limit:
         retry = max(1, math.ceil(((oldest or now) + rule.window - now).total_seconds()))
         raise TooManyAttempts(
@@ -53,6 +61,7 @@ def clear(session: Session, bucket: str) -> None:
 
 @dataclass(frozen=True)
 class AbuseLimits:
+    claim_account: Limit  # wrong voting codes per account and process (the contract's 5)
     login_account: Limit
     login_address: Limit
     register_address: Limit
@@ -61,6 +70,9 @@ class AbuseLimits:
 
 def abuse_limits(settings: Settings) -> AbuseLimits:
     return AbuseLimits(
+        claim_account=Limit(
+            settings.code_claim_max_failures, timedelta(minutes=settings.code_claim_window_minutes)
+        ),
         login_account=Limit(
             settings.login_max_failures_per_account,
             timedelta(minutes=settings.login_window_minutes),

@@ -19,9 +19,8 @@ import csv
 import hashlib
 import hmac
 import io
-import math
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, insert
 from sqlalchemy.exc import IntegrityError
@@ -32,7 +31,6 @@ from app.core.errors import (
     CodeUsed,
     InvalidCode,
     InvalidPhase,
-    TooManyAttempts,
     VotingClosed,
 )
 from app.models.ballot import CodeClaimed, CodeClaimFailure, VotingCode
@@ -97,24 +95,17 @@ def generate(session: Session, *, actor: User, process_id: int, count: int, key:
     return out.getvalue()
 
 
-def _throttle(
-    session: Session, *, process_id: int, user_id: int, now: datetime, limit: int, window: timedelta
+def _refuse_after_wrong_codes(
+    session: Session, *, process_id: int, user_id: int, now: datetime, rule: throttle.Limit
 ) -> None:
-    since = now - window
-    failures = session.exec(
+    count, oldest = session.exec(
         select(func.count(), func.min(CodeClaimFailure.at)).where(
             CodeClaimFailure.process_id == process_id,
             CodeClaimFailure.user_id == user_id,
-            col(CodeClaimFailure.at) > since,
+            col(CodeClaimFailure.at) > now - rule.window,
         )
     ).one()
-    count, oldest = failures
-    if count >= limit:
-        retry = max(1, math.ceil(((oldest or now) + window - now).total_seconds()))
-        raise TooManyAttempts(
-            f"Too many wrong codes; try again in {retry} seconds.",
-            headers={"Retry-After": str(retry)},
-        )
+    throttle.refuse_beyond(rule, count=count, oldest=oldest, now=now, what="wrong codes")
 
 
 def claim(
@@ -124,10 +115,8 @@ def claim(
     process_id: int,
     code: str,
     key: bytes,
-    max_failures: int,
-    window: timedelta,
     address: str,
-    address_limit: throttle.Limit,
+    limits: throttle.AbuseLimits,
     now: datetime | None = None,
 ) -> CodeClaimed:
     now = now or utcnow()
@@ -136,12 +125,12 @@ def claim(
     if process.phase == Phase.closed or closed_by_clock:
         raise VotingClosed("Voting has closed for this process.")
     assert actor.id is not None
-    _throttle(
-        session, process_id=process_id, user_id=actor.id, now=now, limit=max_failures, window=window
+    _refuse_after_wrong_codes(
+        session, process_id=process_id, user_id=actor.id, now=now, rule=limits.claim_account
     )
     origin = f"claim-address:{address}"
-    throttle.check(session, origin, address_limit, now=now, what="voting-code claims")
-    throttle.record(session, origin, address_limit, now=now)
+    throttle.check(session, origin, limits.claim_address, now=now, what="voting-code claims")
+    throttle.record(session, origin, limits.claim_address, now=now)
     wanted = code_hash(key, process_id, code)
     held = session.exec(
         select(VotingCode).where(
