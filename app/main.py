@@ -13,12 +13,12 @@ from fastapi.openapi.utils import get_openapi
 from app import __version__
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine
-from app.core.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
 from app.core.middleware import (
     BodySizeLimitMiddleware,
     ConcurrencyLimitMiddleware,
     RequestContextMiddleware,
 )
+from app.core.problems import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
 from app.routers import audit, auth, ballots, health, processes, proposals, results, users
 from app.routers.deps import API_PREFIX
 from app.services.throttle import abuse_limits

@@ -12,7 +12,7 @@ from fastapi import HTTPException
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import problem_body
+from app.core.problems import problem_body
 
 log = logging.getLogger("wijkbudget.request")
 

@@ -9,8 +9,8 @@ from app.core.errors import (
     InvalidCredentials,
     TooManyAttempts,
     ValidationFailed,
-    problem_responses,
 )
+from app.core.problems import problem_responses
 from app.models.common import NoNul
 from app.models.user import Token, UserCreate, UserPublic
 from app.routers.deps import ClientAddress, Limits, SessionDep, SettingsDep

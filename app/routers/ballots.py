@@ -24,8 +24,8 @@ from app.core.errors import (
     UnknownReceipt,
     ValidationFailed,
     VotingClosed,
-    problem_responses,
 )
+from app.core.problems import problem_responses
 from app.models.ballot import (
     BallotCast,
     BallotPublic,

@@ -11,8 +11,8 @@ from app.core.errors import (
     NotFound,
     ProcessLocked,
     ValidationFailed,
-    problem_responses,
 )
+from app.core.problems import problem_responses
 from app.models.common import Page
 from app.models.process import Phase, ProcessCreate, ProcessPublic, ProcessUpdate, Transition
 from app.routers.deps import CurrentUser, OptionalUser, Paging, SessionDep

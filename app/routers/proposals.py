@@ -12,8 +12,8 @@ from app.core.errors import (
     NotEligible,
     NotFound,
     ValidationFailed,
-    problem_responses,
 )
+from app.core.problems import problem_responses
 from app.models.common import NoNul, Page
 from app.models.proposal import (
     CommentCreate,

@@ -9,8 +9,8 @@ from app.core.errors import (
     NotFound,
     ResultsAlreadyPublished,
     ResultsNotPublished,
-    problem_responses,
 )
+from app.core.problems import problem_responses
 from app.models.result import Results
 from app.routers.deps import CurrentUser, OptionalUser, SessionDep, SettingsDep
 from app.services import results

@@ -11,8 +11,8 @@ from app.core.errors import (
     NotAuthenticated,
     NotFound,
     ValidationFailed,
-    problem_responses,
 )
+from app.core.problems import problem_responses
 from app.models.user import PasswordChange, RoleUpdate, UserPublic
 from app.routers.deps import CurrentUser, SessionDep
 from app.services import accounts, privacy

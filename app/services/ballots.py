@@ -28,7 +28,7 @@ from app.core.errors import (
     NotEligible,
     UnknownReceipt,
     VotingClosed,
-    validation_failed,
+    invalid_input,
 )
 from app.models.ballot import Ballot, BallotCast, BallotPublic, Receipt, ReceiptStatus, VotingCode
 from app.models.base import utcnow
@@ -84,11 +84,11 @@ def _entries(process: Process, data: BallotCast) -> list[tuple[int, object]]:
     if process.ballot_type == BallotType.cumulative:
         if data.points is None:
             msg = "a cumulative ballot sends points, not proposal_ids"
-            raise validation_failed([{"loc": ["proposal_ids"], "msg": msg}], ["body"])
+            raise invalid_input([{"loc": ["proposal_ids"], "msg": msg, "type": "extra_forbidden"}])
         return [(int(key), value) for key, value in data.points.items()]
     if data.proposal_ids is None:
         msg = f"a {process.ballot_type} ballot sends proposal_ids, not points"
-        raise validation_failed([{"loc": ["points"], "msg": msg}], ["body"])
+        raise invalid_input([{"loc": ["points"], "msg": msg, "type": "extra_forbidden"}])
     return [(proposal_id, 1) for proposal_id in data.proposal_ids]
 
 

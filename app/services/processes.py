@@ -21,11 +21,12 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.core.errors import (
+    FieldError,
     InvalidTransition,
     NotFound,
     ProcessLocked,
     ValidationFailed,
-    validation_failed,
+    invalid_input,
 )
 from app.models.base import INT32_MAX, utcnow
 from app.models.common import Page
@@ -192,7 +193,7 @@ def update(session: Session, *, actor: User, process_id: int, data: ProcessUpdat
     try:
         spec = ProcessCreate.model_validate(_merge(stored, patch))
     except ValidationError as exc:
-        raise validation_failed(exc.errors(), prefix=["body"]) from exc
+        raise invalid_input(exc.errors()) from exc
     new = spec.model_dump()
     if has_voting_started(process):
         old = ProcessCreate.model_validate(stored).model_dump()
@@ -208,7 +209,9 @@ def update(session: Session, *, actor: User, process_id: int, data: ProcessUpdat
         if dearest is not None and new["budget"] < dearest:
             raise ValidationFailed(
                 f"The budget cannot be below the cost of an accepted proposal ({dearest}).",
-                errors=[{"loc": ["body", "budget"], "msg": f"must be at least {dearest}"}],
+                fields=[
+                    FieldError(("budget",), f"must be at least {dearest}", "greater_than_equal")
+                ],
             )
     apply_spec(process, spec)
     session.add(process)

@@ -20,7 +20,14 @@ from sqlalchemy import ColumnElement, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.core.errors import Forbidden, InvalidPhase, InvalidStatus, NotFound, ValidationFailed
+from app.core.errors import (
+    FieldError,
+    Forbidden,
+    InvalidPhase,
+    InvalidStatus,
+    NotFound,
+    ValidationFailed,
+)
 from app.models.base import INT32_MAX, utcnow
 from app.models.common import Page
 from app.models.process import Phase, Process
@@ -241,7 +248,9 @@ def review(
         if decision.cost > process.budget:
             raise ValidationFailed(
                 f"The cost {decision.cost} is above the budget {process.budget}.",
-                errors=[{"loc": ["body", "cost"], "msg": f"must be at most {process.budget}"}],
+                fields=[
+                    FieldError(("cost",), f"must be at most {process.budget}", "less_than_equal")
+                ],
             )
         proposal.status, proposal.cost, proposal.review_reason = (
             ProposalStatus.accepted,

@@ -40,9 +40,7 @@ def refuse_beyond(
     Retry-After of the seconds until the oldest of them leaves the window."""
     if count >= rule.limit:
         retry = max(1, math.ceil(((oldest or now) + rule.window - now).total_seconds()))
-        raise TooManyAttempts(
-            f"Too many {what}; try again in {retry} seconds.", headers={"Retry-After": str(retry)}
-        )
+        raise TooManyAttempts(f"Too many {what}; try again in {retry} seconds.", retry_after=retry)
 
 
 def record(session: Session, bucket: str, rule: Limit, *, now: datetime) -> None:

@@ -1,0 +1,221 @@
+"""The HTTP edge of errors: RFC 9457 `application/problem+json`.
+
+Domain errors (`app.core.errors`) know nothing of HTTP. This module is the single place
+that gives each kind a status and renders every error a client can see (domain errors,
+validation errors, 401/403/404/405/413, unexpected failures) in one shape:
+`{"type", "title", "status", "detail", "code"}`, plus `errors` for validation and any
+machine-readable members an error carries.
+"""
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.errors import (
+    DomainError,
+    FieldError,
+    Forbidden,
+    Kind,
+    MethodNotAllowed,
+    NotAuthenticated,
+    NotFound,
+    PayloadTooLarge,
+    TooManyAttempts,
+    ValidationFailed,
+    invalid_input,
+)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:wijkbudget:problem:"
+
+STATUS: dict[Kind, int] = {
+    Kind.unauthenticated: 401,
+    Kind.forbidden: 403,
+    Kind.not_found: 404,
+    Kind.not_allowed: 405,
+    Kind.conflict: 409,
+    Kind.gone: 410,
+    Kind.too_large: 413,
+    Kind.invalid: 422,
+    Kind.throttled: 429,
+}
+
+log = logging.getLogger("wijkbudget")
+
+
+def status_of(error: type[DomainError] | DomainError) -> int:
+    return STATUS[error.kind]
+
+
+class ProblemItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str = Field(examples=["string_too_short"], description="pydantic's error type.")
+    ctx: dict[str, Any] | None = Field(default=None, examples=[{"min_length": 10}])
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with a stable machine-readable `code`."""
+
+    type: str = Field(examples=[PROBLEM_TYPE_PREFIX + "voting_closed"])
+    title: str = Field(examples=["Voting is closed"])
+    status: int = Field(examples=[409])
+    detail: str = Field(examples=["Voting for this process closed on 2019-10-20T22:00:00Z."])
+    code: str = Field(examples=["voting_closed"])
+    errors: list[ProblemItem] | None = None
+
+
+def problem_body(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    errors: Sequence[dict[str, Any]] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_PREFIX + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = list(errors)
+    if extra:
+        body.update(extra)
+    return body
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    errors: Sequence[dict[str, Any]] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        problem_body(status, code, title, detail, errors, extra),
+        status_code=status,
+        headers=headers,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+def _plain(value: Any) -> Any:
+    # pydantic's `ctx` may hold the exception a validator raised: keep only JSON values.
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+
+
+def _item(error: FieldError, where: Sequence[str | int]) -> dict[str, Any]:
+    item: dict[str, Any] = {"loc": [*where, *error.loc], "msg": error.msg, "type": error.type}
+    if error.ctx:
+        item["ctx"] = {key: _plain(value) for key, value in error.ctx.items()}
+    return item
+
+
+def render(error: DomainError, where: Sequence[str | int] = ("body",)) -> JSONResponse:
+    """The problem+json response for a domain error; field paths are placed under `where`."""
+    status = status_of(error)
+    headers: dict[str, str] = {}
+    if error.kind == Kind.unauthenticated:
+        headers["WWW-Authenticate"] = "Bearer"
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    errors = None if error.fields is None else [_item(f, where) for f in error.fields]
+    return problem_response(
+        status,
+        error.code,
+        error.title,
+        error.detail,
+        errors=errors,
+        extra=error.extra,
+        headers=headers,
+    )
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return render(exc)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # FastAPI's locations already say where (`body`, `query`, `path`).
+    return render(invalid_input(exc.errors()), where=())
+
+
+_GENERIC_BY_STATUS: dict[int, type[DomainError]] = {
+    401: NotAuthenticated,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    422: ValidationFailed,
+    429: TooManyAttempts,
+}
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's own 400 means a body it could not parse at all (nested too deep, not
+        # UTF-8): for a client that is invalid input like any other, so 422.
+        detail = exc.detail if isinstance(exc.detail, str) else "The body could not be parsed."
+        error = ValidationFailed(
+            f"body: {detail}", fields=[FieldError(loc=(), msg=detail, type="json_invalid")]
+        )
+        return render(error)
+    known = _GENERIC_BY_STATUS.get(exc.status_code)
+    code = known.code if known else "http_error"
+    title = known.title if known else "HTTP error"
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else title
+    return problem_response(exc.status_code, code, title, detail, headers=dict(exc.headers or {}))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(
+        500, "internal_error", "Internal server error", "An unexpected error occurred."
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+def problem_responses(*errors: type[DomainError]) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route: every error it can return, with an example per code."""
+    by_status: dict[int, list[type[DomainError]]] = {}
+    for error in errors:
+        by_status.setdefault(status_of(error), []).append(error)
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status, group in sorted(by_status.items()):
+        responses[status] = {
+            "description": " / ".join(f"`{e.code}`: {e.title}" for e in group),
+            "content": {
+                PROBLEM_MEDIA_TYPE: {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "examples": {
+                        e.code: {
+                            "summary": e.title,
+                            "value": problem_body(status, e.code, e.title, e.title + "."),
+                        }
+                        for e in group
+                    },
+                }
+            },
+        }
+    return responses
