@@ -11,6 +11,8 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from app.services.tally import RULES
+
 # The web stack (FastAPI, SQLAlchemy, Alembic) is imported inside the commands that use it,
 # so `wijkbudget tally` starts in a fraction of the time.
 
@@ -129,17 +131,16 @@ def demo() -> None:
     typer.echo(f"password for every demo account: {demo_data.DEMO_PASSWORD}")
 
 
-class Rule(StrEnum):
-    greedy = "greedy"
-    mes = "mes"
+# The tally rules, named as app.services.tally registers them (a pure, quick import).
+Rule = StrEnum("Rule", {name: name for name in RULES})  # type: ignore[misc]
 
 
 @cli.command()
 def tally(
     path: Annotated[Path, typer.Argument(metavar="FILE.pb", help="A pabulib election file.")],
-    rule: Annotated[
-        Rule, typer.Option(help="greedy, or mes (Method of Equal Shares).")
-    ] = Rule.greedy,
+    rule: Annotated[Rule, typer.Option(help="greedy, or mes (Method of Equal Shares).")] = Rule[
+        "greedy"
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Tally a pabulib election with `greedy` or `mes` (Equal Shares with Add1).
@@ -150,7 +151,6 @@ def tally(
     import json
 
     from app.services import pabulib
-    from app.services import tally as tallying
 
     def progress(votes: int) -> None:
         typer.echo(f"read {votes:,} votes", err=True)
@@ -163,8 +163,7 @@ def tally(
         f"{len(election.projects)} projects, {len(election.ballots):,} votes; tallying with {rule}",
         err=True,
     )
-    count = tallying.mes if rule == Rule.mes else tallying.greedy
-    outcome = count(election.election())
+    outcome = RULES[rule.value].count(election.election())
     ids = [project.project_id for project in election.projects]
     if as_json:
         result = {

@@ -28,7 +28,7 @@ import psycopg
 from app.core import security
 from app.core.db import make_engine, migrate, open_session
 from app.models.base import utcnow
-from app.models.process import Phase, Process, ProcessCreate, apply_spec
+from app.models.process import Phase, ProcessCreate, process_from
 from app.models.proposal import Proposal, ProposalStatus
 from app.services.bench import create_probe_table
 
@@ -89,10 +89,7 @@ def seed(voters: int) -> tuple[int, list[int], list[int]]:
         spec = ProcessCreate.model_validate(
             {"title": "Load test", "budget": 25000, "ballot": {"type": "knapsack"}}
         )
-        process = Process(
-            title=spec.title, budget=spec.budget, ballot_type="knapsack", tally_rule="greedy"
-        )
-        apply_spec(process, spec)
+        process = process_from(spec)
         process.phase = Phase.voting
         process.voting_started_at = utcnow()
         session.add(process)

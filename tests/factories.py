@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from app.core import security
 from app.models.base import utcnow
-from app.models.process import Phase, Process, ProcessCreate, apply_spec
+from app.models.process import Phase, Process, ProcessCreate, process_from
 from app.models.proposal import Proposal, ProposalStatus
 from app.models.user import Role, User
 
@@ -83,13 +83,7 @@ def make_process(
             **fields,
         }
     )
-    process = Process(
-        title=spec.title,
-        budget=spec.budget,
-        ballot_type=spec.ballot.type,
-        tally_rule=spec.tally_rule,
-    )
-    apply_spec(process, spec)
+    process = process_from(spec)
     process.phase = phase
     if phase in (Phase.voting, Phase.closed):
         process.voting_started_at = utcnow()

@@ -10,12 +10,14 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
     model_validator,
 )
-from sqlalchemy import JSON, Column, Float, String, Text
+from sqlalchemy import JSON, Column, String, Text
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
+from app.ballot_types import BALLOT_KINDS, BallotKind, BallotSettings, BallotSpec, BallotTypeName
 from app.models.base import INT32_MAX, UTCDateTime, utcnow
 from app.models.common import Euros, NoNul, Schema, Title
 from app.models.user import normalise_postcode
@@ -32,12 +34,6 @@ class Phase(StrEnum):
 PHASE_ORDER = list(Phase)
 
 
-class BallotType(StrEnum):
-    knapsack = "knapsack"
-    approval = "approval"
-    cumulative = "cumulative"
-
-
 class TallyRule(StrEnum):
     greedy = "greedy"
     mes = "mes"
@@ -51,18 +47,22 @@ class Process(SQLModel, table=True):
     description: str = SQLField(default="", sa_column=Column(Text, nullable=False))
     area: str = SQLField(default="", sa_column=Column(String(100), nullable=False))
     budget: int = SQLField(nullable=False)
-    ballot_type: str = SQLField(sa_column=Column(String(16), nullable=False))
-    min_projects: int = SQLField(default=1, nullable=False)
-    max_projects: int | None = SQLField(default=None, nullable=True)
-    min_budget_share: float = SQLField(default=0.0, sa_column=Column(Float, nullable=False))
-    points: int | None = SQLField(default=None, nullable=True)
-    max_points_per_project: int | None = SQLField(default=None, nullable=True)
+    # The ballot settings as the type's model dumps them, `type` included.
+    ballot: dict[str, Any] = SQLField(sa_column=Column(JSON, nullable=False))
     postcode_prefixes: list[str] = SQLField(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     min_age: int | None = SQLField(default=None, nullable=True)
     require_voting_code: bool = SQLField(default=False, nullable=False)
     tally_rule: str = SQLField(sa_column=Column(String(16), nullable=False))
+    # Lets a process enter voting in production with no voter verification at all.
+    allow_unverified_voters: bool = SQLField(default=False, nullable=False)
+    # Days after publication when `wijkbudget seal --due` seals it; null: never by itself.
+    seal_after_days: int | None = SQLField(default=None, nullable=True)
+    # When the links between voters and ballots were removed (see services/sealing.py).
+    sealed_at: datetime | None = SQLField(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
     voting_opens_at: datetime | None = SQLField(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
@@ -108,30 +108,6 @@ UTCTimestamp = Annotated[datetime, AfterValidator(_as_utc)]
 Prefix = Annotated[str, StringConstraints(min_length=1, max_length=16), NoNul]
 
 
-class BallotSpec(Schema):
-    type: BallotType = Field(description="`knapsack`, `approval` or `cumulative`.")
-    min_projects: Count = 1
-    max_projects: Count | None = Field(default=None, description="Required for `approval`.")
-    min_budget_share: Share = Field(default=0.0, description="Knapsack only: 0..1.")
-    points: Count | None = Field(default=None, description="Cumulative only, required there.")
-    max_points_per_project: Count | None = Field(default=None, description="Cumulative only.")
-
-    @model_validator(mode="after")
-    def _fits_its_type(self) -> Self:
-        if self.max_projects is not None and self.min_projects > self.max_projects:
-            raise ValueError("min_projects must not exceed max_projects")
-        if self.type == BallotType.approval and self.max_projects is None:
-            raise ValueError("an approval ballot needs max_projects")
-        if self.type == BallotType.cumulative:
-            if self.points is None:
-                raise ValueError("a cumulative ballot needs points")
-        elif self.points is not None or self.max_points_per_project is not None:
-            raise ValueError("points and max_points_per_project apply to cumulative ballots only")
-        if self.type != BallotType.knapsack and self.min_budget_share:
-            raise ValueError("min_budget_share applies to knapsack ballots only")
-        return self
-
-
 class EligibilitySpec(Schema):
     postcode_prefixes: Annotated[list[Prefix], Field(max_length=200), AfterValidator(_prefixes)] = (
         Field(default_factory=list, description="Empty: everyone.", examples=[["9713"]])
@@ -170,6 +146,13 @@ class ProcessCreate(Schema):
     tally_rule: TallyRule = TallyRule.greedy
     voting_opens_at: UTCTimestamp | None = None
     voting_closes_at: UTCTimestamp | None = None
+    allow_unverified_voters: bool = Field(
+        default=False,
+        description="In production, entering voting needs voting codes unless this is true.",
+    )
+    seal_after_days: Annotated[int, Field(ge=0, le=3650)] | None = Field(
+        default=None, description="Seal this many days after publication; null: never."
+    )
 
     @model_validator(mode="after")
     def _window_in_order(self) -> Self:
@@ -183,7 +166,10 @@ class ProcessCreate(Schema):
 
 
 class BallotPatch(Schema):
-    type: BallotType | None = None
+    """Changes to the ballot settings, merged into the stored ones and then checked as a
+    whole by the type's model."""
+
+    type: BallotTypeName | None = None
     min_projects: Count | None = None
     max_projects: Count | None = None
     min_budget_share: Share | None = None
@@ -209,6 +195,8 @@ class ProcessUpdate(Schema):
     tally_rule: TallyRule | None = None
     voting_opens_at: UTCTimestamp | None = None
     voting_closes_at: UTCTimestamp | None = None
+    allow_unverified_voters: bool | None = None
+    seal_after_days: Annotated[int, Field(ge=0, le=3650)] | None = None
 
 
 class Transition(Schema):
@@ -226,8 +214,11 @@ class ProcessPublic(BaseModel):
     tally_rule: TallyRule
     voting_opens_at: datetime | None
     voting_closes_at: datetime | None
+    allow_unverified_voters: bool
+    seal_after_days: int | None
     phase: Phase
     voting_started_at: datetime | None
+    sealed_at: datetime | None = Field(description="When voters and ballots were unlinked.")
     created_at: datetime
     proposal_count: int = Field(description="Proposals in the process, withdrawn ones excluded.")
     ballot_count: int = Field(description="Current ballots (one per voter).")
@@ -240,14 +231,7 @@ def spec_of(process: Process) -> dict[str, Any]:
         "description": process.description,
         "area": process.area,
         "budget": process.budget,
-        "ballot": {
-            "type": process.ballot_type,
-            "min_projects": process.min_projects,
-            "max_projects": process.max_projects,
-            "min_budget_share": process.min_budget_share,
-            "points": process.points,
-            "max_points_per_project": process.max_points_per_project,
-        },
+        "ballot": dict(process.ballot),
         "eligibility": {
             "postcode_prefixes": list(process.postcode_prefixes),
             "min_age": process.min_age,
@@ -256,7 +240,21 @@ def spec_of(process: Process) -> dict[str, Any]:
         "tally_rule": process.tally_rule,
         "voting_opens_at": process.voting_opens_at,
         "voting_closes_at": process.voting_closes_at,
+        "allow_unverified_voters": process.allow_unverified_voters,
+        "seal_after_days": process.seal_after_days,
     }
+
+
+def process_from(spec: ProcessCreate) -> Process:
+    """A new process (phase `draft`) holding the spec."""
+    process = Process(
+        title=spec.title,
+        budget=spec.budget,
+        ballot=spec.ballot.model_dump(),
+        tally_rule=spec.tally_rule,
+    )
+    apply_spec(process, spec)
+    return process
 
 
 def apply_spec(process: Process, spec: ProcessCreate) -> None:
@@ -264,15 +262,24 @@ def apply_spec(process: Process, spec: ProcessCreate) -> None:
     process.description = spec.description
     process.area = spec.area
     process.budget = spec.budget
-    process.ballot_type = spec.ballot.type
-    process.min_projects = spec.ballot.min_projects
-    process.max_projects = spec.ballot.max_projects
-    process.min_budget_share = spec.ballot.min_budget_share
-    process.points = spec.ballot.points
-    process.max_points_per_project = spec.ballot.max_points_per_project
+    process.ballot = spec.ballot.model_dump()
     process.postcode_prefixes = list(spec.eligibility.postcode_prefixes)
     process.min_age = spec.eligibility.min_age
     process.require_voting_code = spec.eligibility.require_voting_code
     process.tally_rule = spec.tally_rule
     process.voting_opens_at = spec.voting_opens_at
     process.voting_closes_at = spec.voting_closes_at
+    process.allow_unverified_voters = spec.allow_unverified_voters
+    process.seal_after_days = spec.seal_after_days
+
+
+_BALLOT_SPEC: TypeAdapter[BallotSettings] = TypeAdapter(BallotSpec)
+
+
+def ballot_settings(process: Process) -> BallotSettings:
+    """The process's ballot settings as its type's model."""
+    return _BALLOT_SPEC.validate_python(process.ballot)
+
+
+def ballot_kind(process: Process) -> BallotKind[Any]:
+    return BALLOT_KINDS[process.ballot["type"]]

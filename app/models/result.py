@@ -1,7 +1,7 @@
 """Published results: computed once when an admin publishes, stored, immutable."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import JSON, Column, ForeignKey, Integer, String
@@ -26,6 +26,26 @@ class PublishedResult(SQLModel, table=True):
     published_at: datetime = SQLField(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+
+
+class PublishedInputs(BaseModel):
+    """What the digest covers and the exports are rebuilt from, as stored at publication.
+
+    Version 1 (before ballot types had one home) said `cumulative: bool`; `of` reads both."""
+
+    version: Literal[2] = 2
+    budget: int
+    proposal_ids: list[int] = Field(description="Ascending: the tie-break order.")
+    ballots: list[list[list[int]]] = Field(description="Canonical: pairs by id, ballots sorted.")
+    weighted: bool = Field(description="Whether weights are points (cumulative ballots).")
+    meta: dict[str, str] = Field(description="The pabulib META of the export.")
+
+    @classmethod
+    def of(cls, stored: dict[str, Any]) -> "PublishedInputs":
+        if "version" not in stored:
+            stored = {**stored, "version": 2, "weighted": bool(stored.get("cumulative"))}
+            stored.pop("cumulative", None)
+        return cls.model_validate(stored)
 
 
 class ProjectResult(BaseModel):

@@ -15,11 +15,10 @@ Rules enforced here (on top of `ballot_rules`, in the contract's order):
 
 import re
 import secrets
-from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import Executable, Table, delete, func
+from sqlalchemy import Executable, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -28,35 +27,35 @@ from app.core.errors import (
     NotEligible,
     UnknownReceipt,
     VotingClosed,
-    invalid_input,
 )
 from app.models.ballot import Ballot, BallotCast, BallotPublic, Receipt, ReceiptStatus, VotingCode
 from app.models.base import utcnow
-from app.models.process import BallotType, Phase, Process
-from app.models.proposal import Proposal, ProposalStatus
+from app.models.process import Process, ballot_kind, ballot_settings
 from app.models.user import User
-from app.services.ballot_rules import BallotRules, check_ballot
+from app.services import processes
 from app.services.eligibility import require_eligible
-from app.services.processes import get_visible
-from app.services.results import is_published
-
-
-def is_voting_open(process: Process, now: datetime) -> bool:
-    """ "Could a ballot be cast now": phase `voting` and inside the window when one is set."""
-    if process.phase != Phase.voting:
-        return False
-    if process.voting_opens_at is not None and now < process.voting_opens_at:
-        return False
-    return process.voting_closes_at is None or now < process.voting_closes_at
+from app.services.processes import Voting, get_visible, voting_state
 
 
 def _require_open(process: Process, now: datetime) -> None:
-    if is_voting_open(process, now):
+    state = voting_state(process, now)
+    if state == Voting.open:
         return
+    window = {
+        "opens_at": process.voting_opens_at.isoformat() if process.voting_opens_at else None,
+        "closes_at": process.voting_closes_at.isoformat() if process.voting_closes_at else None,
+    }
+    if state == Voting.closed:
+        raise VotingClosed(
+            "Voting has closed for this process.", extra={"reason": "closed", **window}
+        )
     opens = process.voting_opens_at
-    if process.phase == Phase.voting and opens is not None and now < opens:
-        raise VotingClosed(f"Voting opens at {opens.isoformat()}.")
-    raise VotingClosed("Voting is not open for this process.")
+    when = (
+        f"Voting opens at {opens.isoformat()}."
+        if state == Voting.not_open_yet and opens
+        else "Voting has not opened yet for this process."
+    )
+    raise VotingClosed(when, extra={"reason": "not_open_yet", **window})
 
 
 def holds_code(session: Session, *, process_id: int, user_id: int) -> bool:
@@ -79,53 +78,13 @@ def _require_voter_eligible(session: Session, voter: User, process: Process, now
             )
 
 
-def _entries(process: Process, data: BallotCast) -> list[tuple[int, object]]:
-    """The ballot's (proposal id, weight) pairs; a field foreign to the ballot type is a 422."""
-    if process.ballot_type == BallotType.cumulative:
-        if data.points is None:
-            msg = "a cumulative ballot sends points, not proposal_ids"
-            raise invalid_input([{"loc": ["proposal_ids"], "msg": msg, "type": "extra_forbidden"}])
-        return [(int(key), value) for key, value in data.points.items()]
-    if data.proposal_ids is None:
-        msg = f"a {process.ballot_type} ballot sends proposal_ids, not points"
-        raise invalid_input([{"loc": ["points"], "msg": msg, "type": "extra_forbidden"}])
-    return [(proposal_id, 1) for proposal_id in data.proposal_ids]
-
-
-# Accepted proposals and their costs cannot change once voting has started (reviews and
-# withdrawals end before it), so a process's ballot options are read once per worker.
-_costs_in_voting: dict[tuple[int, datetime | None], dict[int, int]] = {}
-
-
-def _ballot_options(session: Session, process: Process) -> dict[int, int]:
-    assert process.id is not None
-    # Keyed by the moment voting started too: a database rebuilt with the same ids (as in
-    # tests) never meets a stale entry.
-    key = (process.id, process.voting_started_at)
-    cached = _costs_in_voting.get(key)
-    if cached is None:
-        cached = accepted_costs(session, process.id)
-        if process.voting_started_at is not None:
-            _costs_in_voting[key] = cached
-    return cached
-
-
-def accepted_costs(session: Session, process_id: int) -> dict[int, int]:
-    rows = session.exec(
-        select(Proposal.id, Proposal.cost).where(
-            Proposal.process_id == process_id, Proposal.status == ProposalStatus.accepted
-        )
-    ).all()
-    return {pid: cost for pid, cost in rows if pid is not None and cost is not None}
-
-
 def _public(process: Process, ballot: Ballot) -> BallotPublic:
     assert process.id is not None
-    cumulative = process.ballot_type == BallotType.cumulative
+    reply = ballot_kind(process).reply(ballot.items)
     return BallotPublic(
         process_id=process.id,
-        proposal_ids=[proposal_id for proposal_id, _ in ballot.items],
-        points={str(pid): weight for pid, weight in ballot.items} if cumulative else None,
+        proposal_ids=reply.proposal_ids,
+        points=reply.points,
         total_cost=ballot.total_cost,
         cast_at=ballot.cast_at,
         receipt=ballot.receipt,
@@ -155,11 +114,17 @@ def cast(
 ) -> BallotPublic:
     now = now or utcnow()
     process = get_visible(session, process_id=process_id, viewer=voter, lock="key_share")
-    entries = _entries(process, data)
+    kind = ballot_kind(process)
+    entries = kind.entries(data.proposal_ids, data.points)
     _require_open(process, now)
     _require_voter_eligible(session, voter, process, now)
     assert process.id is not None
-    checked = check_ballot(BallotRules.of(process), _ballot_options(session, process), entries)
+    checked = kind.check(
+        ballot_settings(process),
+        budget=process.budget,
+        costs=processes.ballot_options(session, process),
+        entries=entries,
+    )
     ballot = Ballot(
         process_id=process.id,
         voter_id=voter.id,
@@ -214,17 +179,5 @@ def receipt_status(
     current = session.exec(select(Ballot.id).where(Ballot.receipt == receipt)).first() is not None
     # Once results are published nothing about ballots can change, so the current ballots
     # are exactly the tallied ones.
-    counted = current if is_published(session, process_id) else None
+    counted = current if processes.is_published(session, process_id) else None
     return ReceiptStatus(current=current, counted=counted)
-
-
-def ballot_counts(session: Session, process_ids: Sequence[int]) -> dict[int, int]:
-    """Current ballots per process."""
-    if not process_ids:
-        return {}
-    rows = session.exec(
-        select(Ballot.process_id, func.count())
-        .where(col(Ballot.process_id).in_(process_ids))
-        .group_by(col(Ballot.process_id))
-    ).all()
-    return dict(rows)

@@ -21,7 +21,7 @@ from app.models.base import utcnow
 from app.models.process import Process
 from app.models.proposal import Comment, Proposal, Support
 from app.models.user import Role, User, UserPublic
-from app.services.ballots import is_voting_open
+from app.services.processes import is_voting_open
 
 FORMER_RESIDENT = "Former resident"
 

@@ -12,8 +12,10 @@ Rules enforced here:
 - every change is written to the audit log with the values before and after.
 """
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -28,6 +30,7 @@ from app.core.errors import (
     ValidationFailed,
     invalid_input,
 )
+from app.models.ballot import Ballot
 from app.models.base import INT32_MAX, utcnow
 from app.models.common import Page
 from app.models.process import (
@@ -38,9 +41,11 @@ from app.models.process import (
     ProcessPublic,
     ProcessUpdate,
     apply_spec,
+    process_from,
     spec_of,
 )
 from app.models.proposal import Proposal, ProposalStatus
+from app.models.result import PublishedResult
 from app.models.user import Role, User
 from app.services import audit
 from app.services.permissions import has_role, require_role
@@ -86,10 +91,93 @@ def has_voting_started(process: Process) -> bool:
     return PHASE_ORDER.index(Phase(process.phase)) >= PHASE_ORDER.index(Phase.voting)
 
 
+class Voting(StrEnum):
+    """Where a process stands in its voting, at a moment."""
+
+    not_started = "not_started"  # a phase before `voting`
+    not_open_yet = "not_open_yet"  # in `voting`, before `voting_opens_at`
+    open = "open"
+    closed = "closed"  # phase `closed`, or past `voting_closes_at`
+
+
+def voting_state(process: Process, now: datetime) -> Voting:
+    """The one definition of "voting is open" (a ballot could be cast now): phase `voting`
+    and inside the window when one is set."""
+    if process.phase == Phase.closed:
+        return Voting.closed
+    if process.phase != Phase.voting:
+        return Voting.not_started
+    if process.voting_closes_at is not None and now >= process.voting_closes_at:
+        return Voting.closed
+    if process.voting_opens_at is not None and now < process.voting_opens_at:
+        return Voting.not_open_yet
+    return Voting.open
+
+
+def is_voting_open(process: Process, now: datetime) -> bool:
+    return voting_state(process, now) == Voting.open
+
+
+def accepted_costs(session: Session, process_id: int) -> dict[int, int]:
+    """The ballot's options: each accepted proposal's final cost, by id."""
+    rows = session.exec(
+        select(Proposal.id, Proposal.cost).where(
+            Proposal.process_id == process_id, Proposal.status == ProposalStatus.accepted
+        )
+    ).all()
+    return {pid: cost for pid, cost in rows if pid is not None and cost is not None}
+
+
+# The ballot options of processes in voting, per worker: (process id, voting start) ->
+# costs. Bounded, since a worker lives through many rounds.
+_OPTIONS_CACHE_SIZE = 64
+_options_in_voting: OrderedDict[tuple[int, datetime], dict[int, int]] = OrderedDict()
+
+
+def ballot_options(session: Session, process: Process) -> dict[int, int]:
+    """`accepted_costs`, read once per worker once voting has started.
+
+    Safe because of a rule of this module's phase machine and of proposals: from the moment
+    a process enters `voting`, no proposal can be accepted, rejected, withdrawn or re-costed
+    (reviews and withdrawals need an earlier phase, under the process row lock), and a
+    process never leaves `voting` backwards. The key holds the moment voting started, so a
+    database rebuilt with the same ids never meets a stale entry."""
+    assert process.id is not None
+    if process.voting_started_at is None or not has_voting_started(process):
+        return accepted_costs(session, process.id)
+    key = (process.id, process.voting_started_at)
+    cached = _options_in_voting.get(key)
+    if cached is None:
+        cached = accepted_costs(session, process.id)
+        _options_in_voting[key] = cached
+        if len(_options_in_voting) > _OPTIONS_CACHE_SIZE:
+            _options_in_voting.popitem(last=False)
+    else:
+        _options_in_voting.move_to_end(key)
+    return cached
+
+
+def ballot_counts(session: Session, process_ids: Sequence[int]) -> dict[int, int]:
+    """Current ballots per process (public: turnout is public information)."""
+    if not process_ids:
+        return {}
+    rows = session.exec(
+        select(Ballot.process_id, func.count())
+        .where(col(Ballot.process_id).in_(process_ids))
+        .group_by(col(Ballot.process_id))
+    ).all()
+    return dict(rows)
+
+
+def is_published(session: Session, process_id: int) -> bool:
+    found = session.exec(
+        select(PublishedResult.process_id).where(PublishedResult.process_id == process_id)
+    )
+    return found.first() is not None
+
+
 def _counts(session: Session, process_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
     """(proposal_count, ballot_count) per process."""
-    from app.services.ballots import ballot_counts
-
     proposals = dict(
         session.exec(
             select(Proposal.process_id, func.count())
@@ -110,6 +198,7 @@ def _public(process: Process, counts: tuple[int, int]) -> ProcessPublic:
             "id": process.id,
             "phase": process.phase,
             "voting_started_at": process.voting_started_at,
+            "sealed_at": process.sealed_at,
             "created_at": process.created_at,
             "proposal_count": counts[0],
             "ballot_count": counts[1],
@@ -124,13 +213,7 @@ def to_public(session: Session, process: Process) -> ProcessPublic:
 
 def create(session: Session, *, actor: User, data: ProcessCreate) -> ProcessPublic:
     require_role(actor, Role.admin)
-    process = Process(
-        title=data.title,
-        budget=data.budget,
-        ballot_type=data.ballot.type,
-        tally_rule=data.tally_rule,
-    )
-    apply_spec(process, data)
+    process = process_from(data)
     session.add(process)
     session.flush()
     audit.record(
@@ -201,11 +284,7 @@ def update(session: Session, *, actor: User, process_id: int, data: ProcessUpdat
         if frozen:
             raise ProcessLocked(f"Voting has started: {', '.join(frozen)} can no longer change.")
     if new["budget"] < stored["budget"]:
-        dearest = session.exec(
-            select(func.max(Proposal.cost))
-            .where(Proposal.process_id == process.id)
-            .where(Proposal.status == ProposalStatus.accepted)
-        ).one()
+        dearest = max(accepted_costs(session, process_id).values(), default=None)
         if dearest is not None and new["budget"] < dearest:
             raise ValidationFailed(
                 f"The budget cannot be below the cost of an accepted proposal ({dearest}).",
@@ -245,13 +324,7 @@ def transition(
             f"From {current.value} the next phase is {allowed}, not {to.value}."
         )
     if to == Phase.voting:
-        accepted = session.exec(
-            select(func.count())
-            .select_from(Proposal)
-            .where(Proposal.process_id == process.id)
-            .where(Proposal.status == ProposalStatus.accepted)
-        ).one()
-        if accepted == 0:
+        if not accepted_costs(session, process_id):
             raise InvalidTransition("Voting needs at least one accepted proposal.")
         process.voting_started_at = now or utcnow()
     if to == Phase.closed:

@@ -1,13 +1,18 @@
 """Results: tally previews, immutable publication, and the exports anyone can re-check.
 
 Rules enforced here:
-- moderators and admins preview the tally while voting is open or closed (`invalid_phase`
-  before); nothing is stored;
+- moderators and admins preview the tally once the process is closed and before
+  publication (`invalid_phase` before closing, also during voting, where comparing two
+  previews would reveal a single ballot; `results_already_published` after); each preview
+  is written to the audit log, nothing else is stored;
 - an admin publishes once the process is closed: the outcome of the official rule and of
   the other rule (so a council can compare) is computed once, stored with its digest and
   the canonical inputs, and served from storage ever after; a second publication is
   `results_already_published`, also when two race (the primary key decides);
 - before publication `results`, `results.csv` and `results.pb` are `results_not_published`.
+- `results.csv` is for spreadsheets: every cell is quoted and a text cell starting with `=`,
+  `+`, `-`, `@`, tab or carriage return gets a leading `'` (OWASP's advice against formula
+  injection); `results.pb` keeps every title exactly, since programs read it.
 
 The digest is SHA-256 over the UTF-8 bytes of the compact JSON (keys sorted, no spaces) of
 {"budget", "rule", "proposals": [[id, cost]...] by id, "ballots": [[[id, weight]...]...]
@@ -22,22 +27,25 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.core.errors import InvalidPhase, ResultsAlreadyPublished, ResultsNotPublished
 from app.models.ballot import Ballot
-from app.models.process import BallotType, Phase, Process, TallyRule
+from app.models.process import Phase, Process, ballot_kind, ballot_settings
 from app.models.proposal import Proposal, ProposalStatus
-from app.models.result import ProjectResult, PublishedResult, Results, RuleResult
+from app.models.result import (
+    ProjectResult,
+    PublishedInputs,
+    PublishedResult,
+    Results,
+    RuleResult,
+)
 from app.models.user import Role, User
 from app.services import audit, pabulib, processes
 from app.services.permissions import require_role
-from app.services.tally import Election, Outcome, greedy, mes
-
-RULES = {TallyRule.greedy: greedy, TallyRule.mes: mes}
+from app.services.tally import RULES, Election, Outcome
 
 
 @dataclass(frozen=True)
@@ -53,13 +61,6 @@ class TallyInputs:
         return Election.build(
             self.budget, self.costs, ([(index[pid], w) for pid, w in b] for b in self.ballots)
         )
-
-
-def is_published(session: Session, process_id: int) -> bool:
-    found = session.exec(
-        select(PublishedResult.process_id).where(PublishedResult.process_id == process_id)
-    )
-    return found.first() is not None
 
 
 def load_inputs(session: Session, process: Process) -> TallyInputs:
@@ -117,8 +118,8 @@ def _rule_result(inputs: TallyInputs, election: Election, outcome: Outcome) -> R
 def compute(process: Process, inputs: TallyInputs) -> Results:
     assert process.id is not None
     election = inputs.election()
-    outcomes = {rule: count(election) for rule, count in RULES.items()}
-    official = outcomes[TallyRule(process.tally_rule)]
+    outcomes = {name: rule.count(election) for name, rule in RULES.items()}
+    official = outcomes[process.tally_rule]
     chosen = set(official.selected)
     projects = [
         ProjectResult(
@@ -143,16 +144,30 @@ def compute(process: Process, inputs: TallyInputs) -> Results:
         published_at=None,
         projects=projects,
         selected_ids=selected_ids,
-        rules={rule.value: _rule_result(inputs, election, o) for rule, o in outcomes.items()},
+        rules={name: _rule_result(inputs, election, o) for name, o in outcomes.items()},
         digest=digest(inputs, process.tally_rule, selected_ids),
     )
 
 
 def preview(session: Session, *, actor: User, process_id: int) -> Results:
-    process = processes.get_visible(session, process_id=process_id, viewer=actor)
+    # Only once closed: during voting, two previews around one resident's cast would reveal
+    # that ballot. KEY SHARE waits for a close or a publication in progress, like casting.
+    process = processes.get_visible(session, process_id=process_id, viewer=actor, lock="key_share")
     require_role(actor, Role.moderator)
-    if process.phase not in (Phase.voting, Phase.closed):
-        raise InvalidPhase("A tally can be previewed once voting has started.")
+    if process.phase != Phase.closed:
+        raise InvalidPhase("A tally can be previewed once the process is closed.")
+    if session.get(PublishedResult, process_id) is not None:
+        raise ResultsAlreadyPublished(
+            "The results of this process are published; read them instead of a preview."
+        )
+    audit.record(
+        session,
+        actor=actor,
+        action="results.previewed",
+        target_type="process",
+        target_id=process_id,
+        process_id=process_id,
+    )
     return compute(process, load_inputs(session, process))
 
 
@@ -165,7 +180,7 @@ def _export_meta(process: Process, inputs: TallyInputs, country: str) -> dict[st
     closed = process.voting_closes_at or process.closed_at
     if closed is not None and process.closed_at is not None and process.closed_at < closed:
         closed = process.closed_at
-    cumulative = process.ballot_type == BallotType.cumulative
+    kind = ballot_kind(process)
     meta = {
         "description": process.title,
         "country": country,
@@ -174,20 +189,14 @@ def _export_meta(process: Process, inputs: TallyInputs, country: str) -> dict[st
         "num_projects": str(len(inputs.proposal_ids)),
         "num_votes": str(len(inputs.ballots)),
         "budget": str(inputs.budget),
-        "vote_type": "cumulative" if cumulative else "approval",
+        "vote_type": kind.pabulib_vote_type,
+        **RULES[process.tally_rule].pabulib_meta,
+        "date_begin": _date(opened),
+        "date_end": _date(closed),
+        **kind.pabulib_limits(
+            ballot_settings(process), budget=inputs.budget, num_projects=len(inputs.proposal_ids)
+        ),
     }
-    if process.tally_rule == TallyRule.greedy:
-        meta.update(rule="greedy-threshold", min_project_score_threshold="1")
-    else:
-        meta["rule"] = "equalshares/add1"
-    meta.update(date_begin=_date(opened), date_end=_date(closed))
-    meta["min_length"] = str(process.min_projects)
-    if process.max_projects is not None:
-        meta["max_length"] = str(min(process.max_projects, len(inputs.proposal_ids)))
-    if process.ballot_type == BallotType.knapsack:
-        meta["max_sum_cost"] = str(inputs.budget)
-    if cumulative and process.points is not None:
-        meta["max_sum_points"] = str(process.points)
     if sum(inputs.costs) <= inputs.budget:
         meta["fully_funded"] = "1"
     return meta
@@ -198,20 +207,20 @@ def publish(session: Session, *, actor: User, process_id: int, country: str) -> 
     require_role(actor, Role.admin)
     if process.phase != Phase.closed:
         raise InvalidPhase("Results can be published once the process is closed.")
-    if is_published(session, process_id):
+    if processes.is_published(session, process_id):
         raise ResultsAlreadyPublished("The results of this process are already published.")
     inputs = load_inputs(session, process)
     results = compute(process, inputs)
     row = PublishedResult(process_id=process_id, document={}, digest=results.digest)
     results = results.model_copy(update={"published": True, "published_at": row.published_at})
     row.document = results.model_dump(mode="json")
-    row.inputs = {
-        "budget": inputs.budget,
-        "proposal_ids": inputs.proposal_ids,
-        "ballots": inputs.ballots,
-        "cumulative": process.ballot_type == BallotType.cumulative,
-        "meta": _export_meta(process, inputs, country),
-    }
+    row.inputs = PublishedInputs(
+        budget=inputs.budget,
+        proposal_ids=inputs.proposal_ids,
+        ballots=inputs.ballots,
+        weighted=ballot_kind(process).weighted,
+        meta=_export_meta(process, inputs, country),
+    ).model_dump(mode="json")
     try:
         with session.begin_nested():
             session.add(row)
@@ -247,15 +256,29 @@ def show(session: Session, *, viewer: User | None, process_id: int) -> Results:
     return Results.model_validate(published(session, viewer=viewer, process_id=process_id).document)
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV
+# injection"); a resident's proposal title must never run on a civil servant's machine.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell that would start a formula gets a leading `'`, which spreadsheets show as
+    text; numbers are left alone (ours are never negative)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def as_csv(session: Session, *, viewer: User | None, process_id: int) -> str:
+    """The projects table for spreadsheets: every cell quoted, formula starts neutralised.
+    The pabulib export keeps titles exactly: it is data for programs, not a spreadsheet."""
     results = show(session, viewer=viewer, process_id=process_id)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(["rank", "proposal_id", "title", "cost", "votes", "selected"])
     for p in results.projects:
-        writer.writerow(
-            [p.rank, p.proposal_id, p.title, p.cost, p.votes, "true" if p.selected else "false"]
-        )
+        row = [p.rank, p.proposal_id, p.title, p.cost, p.votes, "true" if p.selected else "false"]
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
     return out.getvalue()
 
 
@@ -263,10 +286,10 @@ def as_pabulib(session: Session, *, viewer: User | None, process_id: int) -> str
     """The election as a pabulib file: voters numbered 1..n in canonical ballot order."""
     row = published(session, viewer=viewer, process_id=process_id)
     results = Results.model_validate(row.document)
-    inputs: dict[str, Any] = row.inputs
-    cumulative = bool(inputs["cumulative"])
+    inputs = PublishedInputs.of(row.inputs)
+    cumulative = inputs.weighted
     chose: dict[int, int] = {}
-    for ballot in inputs["ballots"]:
+    for ballot in inputs.ballots:
         for pid, _ in ballot:
             chose[pid] = chose.get(pid, 0) + 1
     projects = [
@@ -282,6 +305,6 @@ def as_pabulib(session: Session, *, viewer: User | None, process_id: int) -> str
     ]
     votes = (
         (str(n), [(str(pid), weight) for pid, weight in ballot])
-        for n, ballot in enumerate(inputs["ballots"], start=1)
+        for n, ballot in enumerate(inputs.ballots, start=1)
     )
-    return pabulib.write(inputs["meta"], projects, votes, cumulative=cumulative)
+    return pabulib.write(inputs.meta, projects, votes, cumulative=cumulative)

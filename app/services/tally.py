@@ -32,7 +32,7 @@ Speed without floats (all arithmetic is on integers and `Fraction`s):
 import heapq
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -71,6 +71,15 @@ class Outcome:
     spent: int
     votes: list[int]
     ranking: list[int] = field(default_factory=list)  # every index, in rank order
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A tally rule: how it counts, and how a pabulib file names it in META."""
+
+    name: str
+    count: Callable[[Election], Outcome]
+    pabulib_meta: dict[str, str]
 
 
 def greedy_order(costs: Sequence[int], votes: Sequence[int]) -> list[int]:
@@ -356,3 +365,15 @@ class _Entry:
 # many of the sorted (class, weight, count, A, B) entries are capped, the entries, and the
 # supporters' spare money (A, B) beyond the cost.
 _Plan = tuple[int, int, int, int, list[tuple[int, int, int, int, int]], int, int]
+
+
+# The rules, by the name the API and the command line use.
+RULES: dict[str, Rule] = {
+    "greedy": Rule(
+        "greedy",
+        greedy,
+        # A proposal with 0 votes is never selected, which plain pabulib `greedy` does not know.
+        {"rule": "greedy-threshold", "min_project_score_threshold": "1"},
+    ),
+    "mes": Rule("mes", mes, {"rule": "equalshares/add1"}),
+}

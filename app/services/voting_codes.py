@@ -65,7 +65,7 @@ def new_code() -> str:
 
 def generate(session: Session, *, actor: User, process_id: int, count: int, key: bytes) -> str:
     """Make `count` new codes for the process; returns them once, as CSV with a `code` column."""
-    process = processes.get_visible(session, process_id=process_id, viewer=actor)
+    process = processes.get_visible(session, process_id=process_id, viewer=actor, lock="key_share")
     require_role(actor, Role.admin)
     if process.phase == Phase.closed:
         raise InvalidPhase("Voting codes cannot be made for a closed process.")
@@ -120,9 +120,8 @@ def claim(
     now: datetime | None = None,
 ) -> CodeClaimed:
     now = now or utcnow()
-    process = processes.get_visible(session, process_id=process_id, viewer=actor)
-    closed_by_clock = process.voting_closes_at is not None and now >= process.voting_closes_at
-    if process.phase == Phase.closed or closed_by_clock:
+    process = processes.get_visible(session, process_id=process_id, viewer=actor, lock="key_share")
+    if processes.voting_state(process, now) == processes.Voting.closed:
         raise VotingClosed("Voting has closed for this process.")
     assert actor.id is not None
     _refuse_after_wrong_codes(

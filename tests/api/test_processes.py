@@ -70,7 +70,7 @@ def test_timestamps_and_prefixes_are_normalised(client: TestClient, actors: Acto
         ({"budget": "lots"}, "budget"),
         ({"title": ""}, "title"),
         ({"title": "x\x00y"}, "title"),
-        ({"ballot": {"type": "ranked"}}, "type"),
+        ({"ballot": {"type": "ranked"}}, "ballot"),  # the union's tag: loc ends at ballot
         ({"ballot": {"type": "approval"}}, "ballot"),
         ({"ballot": {"type": "cumulative"}}, "ballot"),
         ({"ballot": {"type": "knapsack", "min_projects": 3, "max_projects": 2}}, "ballot"),

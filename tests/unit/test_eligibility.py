@@ -17,7 +17,7 @@ def process(**fields: Any) -> Process:
     base: dict[str, Any] = {
         "title": "P",
         "budget": 1,
-        "ballot_type": "knapsack",
+        "ballot": {"type": "knapsack"},
         "tally_rule": "greedy",
     }
     return Process(**{**base, **fields})

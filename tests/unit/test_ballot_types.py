@@ -1,26 +1,48 @@
 """Ballot validity as pure functions (vote-rules.md, "Ballot types"), with the error order."""
 
-from fractions import Fraction
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
+from app.ballot_types import BALLOT_KINDS, BallotSettings, CheckedBallot
 from app.core.errors import DomainError
-from app.models.process import BallotType
-from app.services.ballot_rules import BallotRules, check_ballot
+from app.models.process import ProcessCreate
 
 COSTS = {1: 10_000, 2: 8_000, 3: 5_000, 4: 2_000}
-KNAPSACK = BallotRules(type=BallotType.knapsack, budget=20_000)
-APPROVAL = BallotRules(type=BallotType.approval, budget=20_000, max_projects=2)
-CUMULATIVE = BallotRules(
-    type=BallotType.cumulative, budget=20_000, points=10, max_points_per_project=6
-)
+
+
+@dataclass(frozen=True)
+class Rules:
+    type: str
+    budget: int
+    settings: BallotSettings
+
+
+def rules(type: str, budget: int, **settings: Any) -> Rules:
+    # Through the process spec, so the settings are what an admin could really configure.
+    spec = ProcessCreate.model_validate(
+        {"title": "t", "budget": budget, "ballot": {"type": type, **settings}}
+    )
+    return Rules(type, budget, spec.ballot)
+
+
+def check_ballot(
+    r: Rules, costs: dict[int, int], entries: list[tuple[int, object]]
+) -> CheckedBallot:
+    return BALLOT_KINDS[r.type].check(r.settings, budget=r.budget, costs=costs, entries=entries)
+
+
+KNAPSACK = rules("knapsack", 20_000)
+APPROVAL = rules("approval", 20_000, max_projects=2)
+CUMULATIVE = rules("cumulative", 20_000, points=10, max_points_per_project=6)
 
 
 def ids(*proposal_ids: int) -> list[tuple[int, object]]:
     return [(p, 1) for p in proposal_ids]
 
 
-def code_of(rules: BallotRules, entries: list[tuple[int, object]]) -> str:
+def code_of(rules: Rules, entries: list[tuple[int, object]]) -> str:
     with pytest.raises(DomainError) as caught:
         check_ballot(rules, COSTS, entries)
     return caught.value.code
@@ -38,22 +60,22 @@ def test_knapsack_budget_is_inclusive() -> None:
 
 
 def test_min_budget_share_is_exact() -> None:
-    rules = BallotRules(type=BallotType.knapsack, budget=20_000, min_budget_share=Fraction("0.35"))
-    assert check_ballot(rules, COSTS, ids(3, 4)).total_cost == 7_000  # exactly 35%
-    assert code_of(rules, ids(3)) == "below_min_budget_share"
+    r = rules("knapsack", 20_000, min_budget_share=0.35)
+    assert check_ballot(r, COSTS, ids(3, 4)).total_cost == 7_000  # exactly 35%
+    assert code_of(r, ids(3)) == "below_min_budget_share"
 
 
 def test_project_counts() -> None:
-    rules = BallotRules(type=BallotType.knapsack, budget=50_000, min_projects=2, max_projects=3)
-    assert code_of(rules, ids(1)) == "too_few_projects"
-    assert code_of(rules, []) == "too_few_projects"
-    assert code_of(rules, ids(1, 2, 3, 4)) == "too_many_projects"
-    assert check_ballot(rules, COSTS, ids(1, 2, 3)).total_cost == 23_000
+    r = rules("knapsack", 50_000, min_projects=2, max_projects=3)
+    assert code_of(r, ids(1)) == "too_few_projects"
+    assert code_of(r, []) == "too_few_projects"
+    assert code_of(r, ids(1, 2, 3, 4)) == "too_many_projects"
+    assert check_ballot(r, COSTS, ids(1, 2, 3)).total_cost == 23_000
 
 
 def test_approval_limits_count_not_cost() -> None:
     assert check_ballot(APPROVAL, COSTS, ids(1, 2)).total_cost == 18_000
-    rich = BallotRules(type=BallotType.approval, budget=1_000, max_projects=4)
+    rich = rules("approval", 1_000, max_projects=4)
     assert check_ballot(rich, COSTS, ids(1, 2, 3, 4)).total_cost == 25_000
     assert code_of(APPROVAL, ids(1, 2, 3)) == "too_many_projects"
 
@@ -82,37 +104,37 @@ def test_unknown_and_duplicate_proposals() -> None:
         (CUMULATIVE, [(1, 0), (1, 0)], "duplicate_proposal"),
         # invalid points beats too few projects
         (
-            BallotRules(type=BallotType.cumulative, budget=1, points=5, min_projects=2),
+            rules("cumulative", 1, points=5, min_projects=2),
             [(1, -1)],
             "invalid_points",
         ),
         # too few beats budget
         (
-            BallotRules(type=BallotType.knapsack, budget=1_000, min_projects=3),
+            rules("knapsack", 1_000, min_projects=3),
             ids(1, 2),
             "too_few_projects",
         ),
         # too many beats budget
         (
-            BallotRules(type=BallotType.knapsack, budget=1_000, max_projects=1),
+            rules("knapsack", 1_000, max_projects=1),
             ids(1, 2),
             "too_many_projects",
         ),
         # budget beats the minimum share
         (
-            BallotRules(type=BallotType.knapsack, budget=1_000, min_budget_share=Fraction(1)),
+            rules("knapsack", 1_000, min_budget_share=1.0),
             ids(1),
             "budget_exceeded",
         ),
         # too many projects beats points
         (
-            BallotRules(type=BallotType.cumulative, budget=1, points=2, max_projects=1),
+            rules("cumulative", 1, points=2, max_projects=1),
             [(1, 5), (2, 5)],
             "too_many_projects",
         ),
     ],
 )
 def test_the_first_broken_rule_in_contract_order_is_reported(
-    rules: BallotRules, entries: list[tuple[int, object]], expected: str
+    rules: Rules, entries: list[tuple[int, object]], expected: str
 ) -> None:
     assert code_of(rules, entries) == expected
