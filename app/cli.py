@@ -50,6 +50,8 @@ def serve(
         settings.signing_key()
     except ConfigError as exc:
         fail(str(exc), code=2)
+    if settings.environment == "production":
+        _warn_about_unverified_voters(settings.database_url)
     typer.echo(f"Wijkbudget on http://{host}:{port} (docs at /docs)", err=True)
     uvicorn.run(
         "app.main:create_app",
@@ -61,6 +63,27 @@ def serve(
         access_log=False,
         log_level=settings.log_level.lower(),
     )
+
+
+def _warn_about_unverified_voters(database_url: str) -> None:
+    """In production, name every open process whose voters would not be verified."""
+    from app.core.db import make_engine, open_session
+    from app.services import processes
+
+    engine = make_engine(database_url)
+    try:
+        with open_session(engine, write=False) as session:
+            names = processes.open_and_unverified(session)
+    finally:
+        engine.dispose()
+    typer.echo(
+        "warning: e-mail addresses are not verified, so without voting codes one person "
+        "with several accounts casts several ballots; entering voting is refused "
+        "(unverified_voters) unless a process requires codes or sets allow_unverified_voters.",
+        err=True,
+    )
+    for name in names:
+        typer.echo(f"warning: process {name} allows unverified voters", err=True)
 
 
 @cli.command()
@@ -185,6 +208,49 @@ def tally(
             f"{mark:<8}  {name}"
         )
     typer.echo(f"budget {election.budget:,}, spent {outcome.spent:,}, rule {rule.value}")
+
+
+@cli.command()
+def seal(
+    process_id: Annotated[
+        int | None, typer.Argument(metavar="[PROCESS_ID]", help="The process to seal.")
+    ] = None,
+    due: Annotated[
+        bool, typer.Option("--due", help="Seal every process whose seal_after_days passed.")
+    ] = False,
+) -> None:
+    """Remove the link between voters and ballots of a published process (irreversible).
+
+    Results, exports, digest and receipts stay the same. With --due (for cron), seal every
+    process published at least its `seal_after_days` ago.
+    """
+    from app.core.config import get_settings
+    from app.core.db import make_engine, open_session
+    from app.core.db import migrate as apply_migrations
+    from app.core.errors import DomainError
+    from app.services import sealing
+
+    if (process_id is None) == (not due):
+        fail("give either a PROCESS_ID or --due")
+    settings = get_settings()
+    apply_migrations(settings.database_url)
+    engine = make_engine(settings.database_url)
+    sealed: list[int] = []
+    try:
+        with open_session(engine) as session:
+            targets = sealing.due(session) if due else [process_id]
+        for target in targets:
+            assert target is not None
+            # One transaction per process: one failure does not undo the others.
+            with open_session(engine) as session:
+                sealing.seal(session, actor=None, process_id=target)
+                session.commit()
+            sealed.append(target)
+    except DomainError as exc:
+        fail(f"{exc.code}: {exc.detail}")
+    finally:
+        engine.dispose()
+    typer.echo(f"sealed: {', '.join(map(str, sealed)) or 'none'}")
 
 
 def main() -> None:

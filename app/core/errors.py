@@ -114,6 +114,9 @@ ResultsAlreadyPublished = _error(
     Kind.conflict, "results_already_published", "Results already published"
 )
 ResultsNotPublished = _error(Kind.not_found, "results_not_published", "Results not published")
+AlreadySealed = _error(Kind.conflict, "already_sealed", "Already sealed")
+BallotSealed = _error(Kind.gone, "ballot_sealed", "Ballots of this process are sealed")
+UnverifiedVoters = _error(Kind.conflict, "unverified_voters", "Voters would not be verified")
 
 
 def invalid_input(errors: Iterable[Mapping[str, Any]]) -> DomainError:

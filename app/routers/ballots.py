@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Request, Response, status
 
 from app.core.errors import (
+    BallotSealed,
     BelowMinBudgetShare,
     BudgetExceeded,
     CodeAlreadyClaimed,
@@ -76,8 +77,8 @@ def cast_ballot(
 @router.get(
     "/ballot",
     response_model=BallotPublic,
-    responses=problem_responses(NotAuthenticated, NotFound, NoBallot),
-    summary="Your own ballot (also after voting closes)",
+    responses=problem_responses(NotAuthenticated, NotFound, NoBallot, BallotSealed),
+    summary="Your own ballot (also after voting closes, until the process is sealed)",
 )
 def show_ballot(process_id: int, voter: CurrentUser, session: SessionDep) -> BallotPublic:
     return ballots.show_own(session, voter=voter, process_id=process_id)

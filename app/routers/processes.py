@@ -5,18 +5,21 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from app.core.errors import (
+    AlreadySealed,
     Forbidden,
+    InvalidPhase,
     InvalidTransition,
     NotAuthenticated,
     NotFound,
     ProcessLocked,
+    UnverifiedVoters,
     ValidationFailed,
 )
 from app.core.problems import problem_responses
 from app.models.common import Page
 from app.models.process import Phase, ProcessCreate, ProcessPublic, ProcessUpdate, Transition
-from app.routers.deps import CurrentUser, OptionalUser, Paging, SessionDep
-from app.services import processes
+from app.routers.deps import CurrentUser, OptionalUser, Paging, SessionDep, SettingsDep
+from app.services import processes, sealing
 
 router = APIRouter(prefix="/processes", tags=["processes"])
 
@@ -77,11 +80,35 @@ def update_process(
     "/{process_id}/transition",
     response_model=ProcessPublic,
     responses=problem_responses(
-        NotAuthenticated, Forbidden, NotFound, InvalidTransition, ValidationFailed
+        NotAuthenticated, Forbidden, NotFound, InvalidTransition, UnverifiedVoters, ValidationFailed
     ),
     summary="Move a process to its next phase (admin)",
+    description="In production, entering `voting` needs voting codes or "
+    "`allow_unverified_voters` (`unverified_voters`).",
 )
 def transition_process(
-    process_id: int, data: Transition, actor: CurrentUser, session: SessionDep
+    process_id: int,
+    data: Transition,
+    actor: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> ProcessPublic:
-    return processes.transition(session, actor=actor, process_id=process_id, to=data.to)
+    return processes.transition(
+        session,
+        actor=actor,
+        process_id=process_id,
+        to=data.to,
+        require_verified_voters=settings.environment == "production",
+    )
+
+
+@router.post(
+    "/{process_id}/seal",
+    response_model=ProcessPublic,
+    responses=problem_responses(NotAuthenticated, Forbidden, NotFound, InvalidPhase, AlreadySealed),
+    summary="Seal a published process: unlink every voter from their ballot (admin)",
+    description="Results, exports, digest and receipts stay the same; afterwards no one, "
+    "not even with the database, can tell who cast which ballot. Audited; irreversible.",
+)
+def seal_process(process_id: int, actor: CurrentUser, session: SessionDep) -> ProcessPublic:
+    return sealing.seal(session, actor=actor, process_id=process_id)

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from app.core.errors import (
+    BallotSealed,
     NoBallot,
     NotEligible,
     UnknownReceipt,
@@ -153,6 +154,8 @@ def _own_ballot(session: Session, *, process: Process, voter: User) -> Ballot:
 
 def show_own(session: Session, *, voter: User, process_id: int) -> BallotPublic:
     process = get_visible(session, process_id=process_id, viewer=voter)
+    if process.sealed_at is not None:
+        raise BallotSealed("This process is sealed: no ballot is linked to any voter any more.")
     return _public(process, _own_ballot(session, process=process, voter=voter))
 
 

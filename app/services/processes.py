@@ -27,6 +27,7 @@ from app.core.errors import (
     InvalidTransition,
     NotFound,
     ProcessLocked,
+    UnverifiedVoters,
     ValidationFailed,
     invalid_input,
 )
@@ -310,9 +311,30 @@ def update(session: Session, *, actor: User, process_id: int, data: ProcessUpdat
     return to_public(session, process)
 
 
+def unverified(process: Process) -> bool:
+    """Whether nothing ties a ballot to a real resident: no voting code required (the
+    letter per household) and no opt-in by the admin. E-mail addresses are not verified,
+    so without codes one person with ten addresses could cast ten ballots."""
+    return not process.require_voting_code and not process.allow_unverified_voters
+
+
+def open_and_unverified(session: Session) -> list[str]:
+    """`id "title"` of each process not yet closed whose voters are not verified."""
+    rows = session.exec(select(Process).where(Process.phase != Phase.closed)).all()
+    return [f'{p.id} "{p.title}"' for p in rows if not p.require_voting_code]
+
+
 def transition(
-    session: Session, *, actor: User, process_id: int, to: Phase, now: datetime | None = None
+    session: Session,
+    *,
+    actor: User,
+    process_id: int,
+    to: Phase,
+    require_verified_voters: bool = False,
+    now: datetime | None = None,
 ) -> ProcessPublic:
+    """Move one phase on. With `require_verified_voters` (production), entering `voting`
+    is refused for a process whose voters would not be verified (`unverified_voters`)."""
     # The row lock orders a move to `closed` after any ballot being cast right now.
     process = get_visible(session, process_id=process_id, viewer=actor, lock="update")
     require_role(actor, Role.admin)
@@ -326,6 +348,11 @@ def transition(
     if to == Phase.voting:
         if not accepted_costs(session, process_id):
             raise InvalidTransition("Voting needs at least one accepted proposal.")
+        if require_verified_voters and unverified(process):
+            raise UnverifiedVoters(
+                "Voting would let one person vote with several accounts: require voting codes "
+                "(eligibility.require_voting_code), or set allow_unverified_voters to true."
+            )
         process.voting_started_at = now or utcnow()
     if to == Phase.closed:
         process.closed_at = now or utcnow()
