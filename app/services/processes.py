@@ -119,14 +119,18 @@ def is_voting_open(process: Process, now: datetime) -> bool:
     return voting_state(process, now) == Voting.open
 
 
-def accepted_costs(session: Session, process_id: int) -> dict[int, int]:
-    """The ballot's options: each accepted proposal's final cost, by id."""
+def accepted_proposals(session: Session, process_id: int) -> list[tuple[int, str, int]]:
+    """The ballot's options: (id, title, final cost) of each accepted proposal, by id."""
     rows = session.exec(
-        select(Proposal.id, Proposal.cost).where(
-            Proposal.process_id == process_id, Proposal.status == ProposalStatus.accepted
-        )
+        select(Proposal.id, Proposal.title, Proposal.cost)
+        .where(Proposal.process_id == process_id, Proposal.status == ProposalStatus.accepted)
+        .order_by(col(Proposal.id))
     ).all()
-    return {pid: cost for pid, cost in rows if pid is not None and cost is not None}
+    return [(pid, title, cost) for pid, title, cost in rows if pid is not None and cost is not None]
+
+
+def accepted_costs(session: Session, process_id: int) -> dict[int, int]:
+    return {pid: cost for pid, _, cost in accepted_proposals(session, process_id)}
 
 
 # The ballot options of processes in voting, per worker: (process id, voting start) ->

@@ -29,12 +29,11 @@ from datetime import datetime
 from fractions import Fraction
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from app.core.errors import InvalidPhase, ResultsAlreadyPublished, ResultsNotPublished
 from app.models.ballot import Ballot
 from app.models.process import Phase, Process, ballot_kind, ballot_settings
-from app.models.proposal import Proposal, ProposalStatus
 from app.models.result import (
     ProjectResult,
     PublishedInputs,
@@ -64,18 +63,15 @@ class TallyInputs:
 
 
 def load_inputs(session: Session, process: Process) -> TallyInputs:
-    proposals = session.exec(
-        select(Proposal.id, Proposal.title, Proposal.cost)
-        .where(Proposal.process_id == process.id, Proposal.status == ProposalStatus.accepted)
-        .order_by(col(Proposal.id))
-    ).all()
+    assert process.id is not None
+    proposals = processes.accepted_proposals(session, process.id)
     rows = session.exec(select(Ballot.items).where(Ballot.process_id == process.id)).all()
     ballots: list[list[list[int]]] = sorted([list(pair) for pair in items] for items in rows)
     return TallyInputs(
         budget=process.budget,
-        proposal_ids=[pid for pid, _, _ in proposals if pid is not None],
+        proposal_ids=[pid for pid, _, _ in proposals],
         titles=[title for _, title, _ in proposals],
-        costs=[cost or 0 for _, _, cost in proposals],
+        costs=[cost for _, _, cost in proposals],
         ballots=ballots,
     )
 
