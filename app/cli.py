@@ -127,6 +127,29 @@ def create_admin(
 
 
 @cli.command()
+def prune() -> None:
+    """Delete expired abuse-limit records (failed sign-ins, registrations, code claims).
+
+    Safe at any time and idempotent; run it on a schedule (e.g. hourly from cron) so that
+    pseudonymised emails and addresses are not kept beyond their window.
+    """
+    from app.core.config import get_settings
+    from app.core.db import make_engine, open_session
+    from app.models.base import utcnow
+    from app.services import throttle
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with open_session(engine) as session:
+            removed = throttle.prune(session, now=utcnow())
+            session.commit()
+    finally:
+        engine.dispose()
+    typer.echo(f"pruned {removed} expired throttle records")
+
+
+@cli.command()
 def demo() -> None:
     """Fill an empty database with the Oosterpark demo: accounts, a process, proposals.
 

@@ -21,7 +21,7 @@ from app.core.middleware import (
 from app.core.problems import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
 from app.routers import audit, auth, ballots, health, processes, proposals, results, users
 from app.routers.deps import API_PREFIX
-from app.services.throttle import abuse_limits
+from app.services.throttle import make_guard
 
 DESCRIPTION = """
 Wijkbudget is the backend of a participatory budget: residents propose plans for their
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.signing_key = settings.signing_key()
-    app.state.abuse_limits = abuse_limits(settings)
+    app.state.guard = make_guard(engine, settings, app.state.signing_key)
 
     install_error_handlers(app)
     app.include_router(health.router)

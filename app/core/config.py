@@ -43,10 +43,18 @@ class Settings(BaseSettings):
     country: str = "Netherlands"
     code_claim_max_failures: int = Field(default=5, ge=1)
     code_claim_window_minutes: int = Field(default=60, ge=1)
-    # Abuse limits (events per window), counted in the database across workers.
-    login_max_failures_per_account: int = Field(default=5, ge=1)
+    # Abuse limits (events per window), counted in the database across workers. Sign-in:
+    # failures per account from one address; per address for accounts not yet signed in
+    # from it; per account from everywhere (distributed guessing), over its own window. An
+    # address stays "known" for an account for some days after a successful sign-in.
+    login_max_failures_per_account_address: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)
     login_window_minutes: int = Field(default=15, ge=1)
+    login_max_failures_per_account: int = Field(default=100, ge=1)
+    login_account_window_minutes: int = Field(default=60, ge=1)
+    login_known_address_days: int = Field(default=30, ge=1)
+    # Wrong current passwords per account, over the sign-in window.
+    password_change_max_failures: int = Field(default=5, ge=1)
     register_max_per_address: int = Field(default=10, ge=1)
     register_window_minutes: int = Field(default=60, ge=1)
     claim_max_per_address: int = Field(default=30, ge=1)

@@ -16,7 +16,6 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 import migrations
-from app.core.errors import DomainError
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 _WRITE = "wijkbudget_write"
@@ -74,18 +73,9 @@ def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
         try:
             yield session
             session.commit()
-        except BaseException as exc:
-            finish(session, exc)
+        except BaseException:
+            session.rollback()
             raise
-
-
-def finish(session: Session, error: BaseException) -> None:
-    """End a failed unit of work: roll back, unless the domain error asks to keep its
-    changes (`keep_changes=True`, e.g. the record of a wrong voting code)."""
-    if isinstance(error, DomainError) and error.keep_changes:
-        session.commit()
-    else:
-        session.rollback()
 
 
 def alembic_config(url: str) -> Config:

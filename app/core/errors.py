@@ -52,7 +52,6 @@ class DomainError(Exception):
         retry_after: int | None = None,
         fields: Sequence[FieldError] | None = None,
         extra: Mapping[str, Any] | None = None,
-        keep_changes: bool = False,
     ):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
@@ -61,9 +60,6 @@ class DomainError(Exception):
         self.fields = list(fields) if fields is not None else None
         # Machine-readable members the problem body adds (e.g. `reasons`).
         self.extra = dict(extra or {})
-        # True when what the request wrote must be committed although it fails, e.g. the
-        # record of a wrong voting code that the throttle counts.
-        self.keep_changes = keep_changes
 
 
 def _error(kind: Kind, code: str, title: str) -> type[DomainError]:

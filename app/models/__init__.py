@@ -4,7 +4,7 @@ from sqlmodel import SQLModel
 
 from app.models import base as base
 from app.models.audit import AuditEntry
-from app.models.ballot import Ballot, CodeClaimFailure, Receipt, VotingCode
+from app.models.ballot import Ballot, Receipt, VotingCode
 from app.models.process import Process
 from app.models.proposal import Comment, Proposal, Support
 from app.models.result import PublishedResult
@@ -16,7 +16,6 @@ metadata = SQLModel.metadata
 __all__ = [
     "AuditEntry",
     "Ballot",
-    "CodeClaimFailure",
     "Comment",
     "Process",
     "Proposal",

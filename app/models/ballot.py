@@ -91,23 +91,6 @@ class VotingCode(SQLModel, table=True):
     )
 
 
-class CodeClaimFailure(SQLModel, table=True):
-    """One wrong (unknown) code tried by an account for a process: the claim throttle."""
-
-    __tablename__ = "code_claim_failure"
-
-    id: int | None = SQLField(default=None, primary_key=True)
-    process_id: int = SQLField(
-        sa_column=Column(Integer, ForeignKey("process.id", ondelete="CASCADE"), nullable=False)
-    )
-    user_id: int = SQLField(
-        sa_column=Column(
-            Integer, ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
-    at: datetime = SQLField(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
-
-
 BallotId = Annotated[StrictInt, Field(ge=-INT32_MAX - 1, le=INT32_MAX)]
 PointValue = (
     Annotated[StrictInt, Field(ge=-INT32_MAX - 1, le=INT32_MAX)]

@@ -13,7 +13,7 @@ from app.core.errors import (
 from app.core.problems import problem_responses
 from app.models.common import NoNul
 from app.models.user import Token, UserCreate, UserPublic
-from app.routers.deps import ClientAddress, Limits, SessionDep, SettingsDep
+from app.routers.deps import ClientAddress, ReadSessionDep, SessionDep, SettingsDep, Throttle
 from app.services import accounts
 
 router = APIRouter(prefix="/auth", tags=["accounts"])
@@ -27,9 +27,9 @@ router = APIRouter(prefix="/auth", tags=["accounts"])
     summary="Create a resident account",
 )
 def register(
-    data: UserCreate, session: SessionDep, address: ClientAddress, limits: Limits
+    data: UserCreate, session: SessionDep, address: ClientAddress, guard: Throttle
 ) -> UserPublic:
-    user = accounts.register_from(session, data=data, address=address, limits=limits)
+    user = accounts.register_from(session, data=data, address=address, guard=guard)
     return UserPublic.model_validate(user)
 
 
@@ -41,10 +41,10 @@ def register(
 )
 def token(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     address: ClientAddress,
-    limits: Limits,
+    guard: Throttle,
     username: Annotated[str, Form(max_length=254, description="The account's email."), NoNul],
     password: Annotated[str, Form(max_length=256), NoNul],
 ) -> Token:
@@ -55,5 +55,5 @@ def token(
         key=request.app.state.signing_key,
         expires_minutes=settings.access_token_expire_minutes,
         address=address,
-        limits=limits,
+        guard=guard,
     )

@@ -38,9 +38,9 @@ from app.models.ballot import (
 from app.routers.deps import (
     ClientAddress,
     CurrentUser,
-    Limits,
     OptionalUser,
     SessionDep,
+    Throttle,
 )
 from app.services import ballots, voting_codes
 
@@ -163,7 +163,7 @@ def claim_code(
     session: SessionDep,
     request: Request,
     address: ClientAddress,
-    limits: Limits,
+    guard: Throttle,
 ) -> CodeClaimed:
     return voting_codes.claim(
         session,
@@ -172,5 +172,5 @@ def claim_code(
         code=data.code,
         key=voting_codes.code_key(request.app.state.signing_key),
         address=address,
-        limits=limits,
+        guard=guard,
     )

@@ -10,12 +10,12 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
 from app.core.config import Settings
-from app.core.db import finish, open_session
+from app.core.db import open_session
 from app.core.errors import NotAuthenticated
 from app.models.base import INT32_MAX
 from app.models.user import User
 from app.services import accounts
-from app.services.throttle import AbuseLimits
+from app.services.throttle import Guard
 
 API_PREFIX = "/api/v1"
 
@@ -41,8 +41,8 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     try:
         yield session
         await run_in_threadpool(_commit_and_close, session)
-    except BaseException as exc:
-        await run_in_threadpool(_finish_and_close, session, exc)
+    except BaseException:
+        await run_in_threadpool(_roll_back_and_close, session)
         raise
 
 
@@ -53,16 +53,30 @@ def _commit_and_close(session: Session) -> None:
         session.close()
 
 
-def _finish_and_close(session: Session, error: BaseException) -> None:
+def _roll_back_and_close(session: Session) -> None:
     try:
-        finish(session, error)
+        session.rollback()
     finally:
         session.close()
+
+
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
+    """A session that never takes SQLite's write lock, for a request whose only writes are
+    throttle records in transactions of their own (sign-in: Argon2 must not run while every
+    other writer waits)."""
+    session = open_session(request.app.state.engine, write=False)
+    try:
+        yield session
+        await run_in_threadpool(_commit_and_close, session)
+    except BaseException:
+        await run_in_threadpool(_roll_back_and_close, session)
+        raise
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 # scope="function": commit (or roll back) before the response is sent, never after.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 
 
 def get_optional_user(
@@ -105,10 +119,10 @@ async def get_client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def get_abuse_limits(request: Request) -> AbuseLimits:
-    limits: AbuseLimits = request.app.state.abuse_limits
-    return limits
+async def get_guard(request: Request) -> Guard:
+    guard: Guard = request.app.state.guard
+    return guard
 
 
 ClientAddress = Annotated[str, Depends(get_client_address)]
-Limits = Annotated[AbuseLimits, Depends(get_abuse_limits)]
+Throttle = Annotated[Guard, Depends(get_guard)]

@@ -10,11 +10,12 @@ from app.core.errors import (
     LastAdmin,
     NotAuthenticated,
     NotFound,
+    TooManyAttempts,
     ValidationFailed,
 )
 from app.core.problems import problem_responses
 from app.models.user import PasswordChange, RoleUpdate, UserPublic
-from app.routers.deps import CurrentUser, SessionDep
+from app.routers.deps import CurrentUser, SessionDep, Throttle
 from app.services import accounts, privacy
 
 router = APIRouter(prefix="/users", tags=["accounts"])
@@ -34,12 +35,16 @@ def me(user: CurrentUser) -> UserPublic:
     "/me/password",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(NotAuthenticated, InvalidCredentials, ValidationFailed),
+    responses=problem_responses(
+        NotAuthenticated, InvalidCredentials, ValidationFailed, TooManyAttempts
+    ),
     summary="Change the password; earlier tokens stop working",
 )
-def change_password(data: PasswordChange, user: CurrentUser, session: SessionDep) -> Response:
+def change_password(
+    data: PasswordChange, user: CurrentUser, session: SessionDep, guard: Throttle
+) -> Response:
     accounts.change_password(
-        session, user=user, current=data.current_password, new=data.new_password
+        session, user=user, current=data.current_password, new=data.new_password, guard=guard
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -60,8 +65,8 @@ def export_me(user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     responses=problem_responses(NotAuthenticated, LastAdmin),
     summary="Erase your account's personal data; open-vote ballots are withdrawn",
 )
-def erase_me(user: CurrentUser, session: SessionDep) -> Response:
-    privacy.erase(session, user=user)
+def erase_me(user: CurrentUser, session: SessionDep, guard: Throttle) -> Response:
+    privacy.erase(session, user=user, guard=guard)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

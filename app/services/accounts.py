@@ -6,7 +6,9 @@ Rules enforced here:
 - sign-in with an unknown email costs the same Argon2 work as a wrong password;
 - a token is valid only while its `ver` equals the account's token version: changing the
   password or demoting the account retires earlier tokens;
-- the last admin cannot be demoted, so a municipality can never lock itself out.
+- the last admin cannot be demoted or erased, so a municipality can never lock itself out;
+- sign-in and password changes are throttled without letting others lock the owner out
+  (see `issue_token`).
 """
 
 from datetime import datetime
@@ -26,7 +28,7 @@ from app.models.base import INT32_MAX, utcnow
 from app.models.user import ROLE_RANK, Role, Token, User, UserCreate, normalise_email
 from app.services import audit, throttle
 from app.services.permissions import require_role
-from app.services.throttle import AbuseLimits
+from app.services.throttle import Guard
 
 
 def find_by_email(session: Session, email: str) -> User | None:
@@ -45,27 +47,31 @@ def register_from(
     *,
     data: UserCreate,
     address: str,
-    limits: AbuseLimits,
+    guard: Guard,
     now: datetime | None = None,
 ) -> User:
-    """Self-registration, throttled per client address (every attempt counts)."""
+    """Self-registration, throttled per client address: every attempt counts, also one that
+    fails (a taken email), so the count is kept in a transaction of its own."""
     now = now or utcnow()
-    bucket = f"register-address:{address}"
-    throttle.check(session, bucket, limits.register_address, now=now, what="registrations")
-    throttle.record(session, bucket, limits.register_address, now=now)
-    try:
-        return register(session, data=data)
-    except EmailTaken as exc:
-        exc.keep_changes = True
-        raise
+    throttle.reserve(
+        session,
+        guard,
+        [(guard.bucket("register-address", address), guard.limits.register_address)],
+        now=now,
+        what="registrations",
+    )
+    return register(session, data=data)
 
 
 def register(session: Session, *, data: UserCreate, role: Role = Role.resident) -> User:
+    # Hash before the first statement: on SQLite that statement takes the write lock, and
+    # every other writer would wait for Argon2.
+    password_hash = security.hash_password(data.password)
     if find_by_email(session, data.email) is not None:
         raise EmailTaken(f"An account with email {data.email} already exists.")
     user = User(
         email=data.email,
-        password_hash=security.hash_password(data.password),
+        password_hash=password_hash,
         display_name=data.display_name,
         role=role,
         postcode=data.postcode,
@@ -75,6 +81,7 @@ def register(session: Session, *, data: UserCreate, role: Role = Role.resident) 
     try:
         session.flush()
     except IntegrityError as exc:
+        # A registration with the same email committed first; the request rolls back.
         raise EmailTaken(f"An account with email {data.email} already exists.") from exc
     return user
 
@@ -97,24 +104,40 @@ def issue_token(
     key: str,
     expires_minutes: int,
     address: str,
-    limits: AbuseLimits,
+    guard: Guard,
     now: datetime | None = None,
 ) -> Token:
-    """Sign in. Failed attempts are throttled per account and per client address; the
-    failures are recorded although the request fails, and a success clears the account's."""
+    """Sign in, throttled so that guessing is limited but nobody can lock the owner out.
+
+    Each attempt is counted up front (see app/services/throttle.py) in the bucket of the
+    pair (account, address): few guesses per account from one place. Unless the account
+    has signed in successfully from this address lately (a "known" address), it is also
+    counted per address (one machine guessing many accounts) and per account from all
+    addresses (distributed guessing), with higher caps. So an attacker elsewhere can fill
+    only their own pair and the account's global bucket, and the owner at a known address
+    still gets in; a NAT full of guessers delays only accounts new to it. A success gives
+    its attempt back, clears the pair's failures and marks the address known.
+
+    `session` must only read (the route's session takes no write lock): the password is
+    checked outside any write transaction, and every write is a short one of its own.
+    """
     now = now or utcnow()
-    account = f"login-account:{normalise_email(email)}"
-    origin = f"login-address:{address}"
-    throttle.check(session, account, limits.login_account, now=now, what="failed sign-ins")
-    throttle.check(session, origin, limits.login_address, now=now, what="failed sign-ins")
-    try:
-        user = authenticate(session, email=email, password=password)
-    except InvalidCredentials as exc:
-        throttle.record(session, account, limits.login_account, now=now)
-        throttle.record(session, origin, limits.login_address, now=now)
-        exc.keep_changes = True
-        raise
-    throttle.clear(session, account)
+    limits = guard.limits
+    email = normalise_email(email)
+    pair = guard.bucket("login-pair", email, address)
+    known = guard.bucket("login-known", email, address)
+    counts = [(pair, limits.login_pair)]
+    if not throttle.seen(session, known, now=now):
+        counts += [
+            (guard.bucket("login-account", email), limits.login_account),
+            (guard.bucket("login-address", address), limits.login_address),
+        ]
+    attempt = throttle.reserve(session, guard, counts, now=now, what="failed sign-ins")
+    user = authenticate(session, email=email, password=password)
+    with throttle.own_transaction(session, guard) as own:
+        throttle.refund(own, attempt)
+        throttle.clear(own, pair)
+        throttle.mark(own, known, now=now, lasts=limits.login_known)
     assert user.id is not None
     token, lifetime = security.create_access_token(
         user_id=user.id, version=user.token_version, key=key, expires_minutes=expires_minutes
@@ -133,15 +156,24 @@ def user_from_token(session: Session, *, token: str, key: str) -> User:
     return user
 
 
+def keep_an_admin(session: Session, *, user: User, why: str) -> None:
+    """Refuse (`last_admin`) to take away the admin role of `user` if it is the last admin.
+
+    The admin rows are locked: two admins demoting or erasing each other at once queue
+    here, and the second then sees that the first is no longer an admin."""
+    if user.role != Role.admin:
+        return
+    admins = session.exec(select(User.id).where(User.role == Role.admin).with_for_update())
+    if len(admins.all()) <= 1:
+        raise LastAdmin(f"This is the only admin; make another admin before {why}.")
+
+
 def change_role(session: Session, *, actor: User, user_id: int, role: Role) -> User:
     user = get_user(session, user_id)
     require_role(actor, Role.admin)
     before = Role(user.role)
-    if before == Role.admin and role != Role.admin:
-        # Lock the admin rows: two admins demoting each other at once must not both succeed.
-        admins = session.exec(select(User.id).where(User.role == Role.admin).with_for_update())
-        if len(admins.all()) <= 1:
-            raise LastAdmin("This is the only admin; make another admin first.")
+    if role != Role.admin:
+        keep_an_admin(session, user=user, why="demoting it")
     if ROLE_RANK[role] < ROLE_RANK[before]:
         user.token_version += 1
     user.role = role
@@ -160,12 +192,39 @@ def change_role(session: Session, *, actor: User, user_id: int, role: Role) -> U
     return user
 
 
-def change_password(session: Session, *, user: User, current: str, new: str) -> None:
-    if not security.verify_password(current, user.password_hash):
+def change_password(
+    session: Session,
+    *,
+    user: User,
+    current: str,
+    new: str,
+    guard: Guard,
+    now: datetime | None = None,
+) -> None:
+    """Change the password, throttled like sign-in (wrong current passwords per account).
+
+    Both Argon2 runs (checking the current password, hashing the new one) happen before
+    the write transaction starts, so SQLite's write lock is not held meanwhile. The write
+    then checks that the hash it verified against is still the stored one: a password
+    changed in between makes this attempt wrong."""
+    now = now or utcnow()
+    assert user.id is not None
+    bucket = guard.bucket("password", str(user.id))
+    attempt = throttle.reserve(
+        session, guard, [(bucket, guard.limits.password_change)], now=now, what="wrong passwords"
+    )
+    verified = user.password_hash
+    if not security.verify_password(current, verified):
         raise InvalidCredentials("The current password is wrong.")
-    user.password_hash = security.hash_password(new)
-    user.token_version += 1
-    session.add(user)
+    new_hash = security.hash_password(new)
+    stored = session.get(User, user.id, with_for_update=True, populate_existing=True)
+    if stored is None or stored.password_hash != verified:
+        raise InvalidCredentials("The current password is wrong.")
+    stored.password_hash = new_hash
+    stored.token_version += 1
+    session.add(stored)
+    throttle.refund(session, attempt)
+    throttle.clear(session, bucket)
     session.flush()
 
 

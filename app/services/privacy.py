@@ -11,17 +11,18 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from app.core import security
-from app.core.errors import LastAdmin
-from app.models.ballot import Ballot, CodeClaimFailure, VotingCode
+from app.models.ballot import Ballot, VotingCode
 from app.models.base import utcnow
 from app.models.process import Process
 from app.models.proposal import Comment, Proposal, Support
 from app.models.user import Role, User, UserPublic
+from app.services import accounts, throttle
 from app.services.processes import is_voting_open
+from app.services.throttle import Guard
 
 FORMER_RESIDENT = "Former resident"
 
@@ -67,14 +68,13 @@ def export(session: Session, *, user: User) -> dict[str, Any]:
     }
 
 
-def erase(session: Session, *, user: User, now: datetime | None = None) -> None:
+def erase(session: Session, *, user: User, guard: Guard, now: datetime | None = None) -> None:
     now = now or utcnow()
-    if user.role == Role.admin:
-        admins = session.exec(
-            select(func.count()).select_from(User).where(User.role == Role.admin)
-        ).one()
-        if admins <= 1:
-            raise LastAdmin("This is the only admin; make another admin before erasing it.")
+    accounts.keep_an_admin(session, user=user, why="erasing it")
+    # Throttle buckets name the account by an HMAC of its email or id: pseudonyms, still
+    # personal data, and of no use once the account is gone.
+    assert user.id is not None
+    throttle.forget(session, guard, [user.email, str(user.id)])
     ballots = session.exec(
         select(Ballot, Process)
         .join(Process, col(Process.id) == col(Ballot.process_id))
@@ -86,7 +86,6 @@ def erase(session: Session, *, user: User, now: datetime | None = None) -> None:
         else:
             session.execute(update(Ballot).where(col(Ballot.id) == ballot.id).values(voter_id=None))
     session.execute(delete(Support).where(col(Support.user_id) == user.id))
-    session.execute(delete(CodeClaimFailure).where(col(CodeClaimFailure.user_id) == user.id))
     # A claimed code stays used (claimed_at), but no longer names the account.
     session.execute(
         update(VotingCode).where(col(VotingCode.claimed_by) == user.id).values(claimed_by=None)

@@ -8,7 +8,8 @@ Rules enforced here:
 - a claim is checked in the contract's order: `too_many_attempts` (the account's wrong codes
   for this process within the window), `code_already_claimed` (it holds another code; the
   same code again is a success), `invalid_code` (unknown; counted as a wrong attempt, and
-  the count is kept although the request fails), `code_used` (claimed by someone else);
+  the count is kept although the request fails: it is written in a transaction of its
+  own), `code_used` (claimed by someone else);
 - claiming is possible until voting closes (`voting_closed` after); one code per account
   per process is a database constraint;
 - claims are also throttled per client address (every attempt counts), so one machine
@@ -22,18 +23,19 @@ import io
 import secrets
 from datetime import datetime
 
-from sqlalchemy import func, insert
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from app.core.errors import (
     CodeAlreadyClaimed,
     CodeUsed,
+    DomainError,
     InvalidCode,
     InvalidPhase,
     VotingClosed,
 )
-from app.models.ballot import CodeClaimed, CodeClaimFailure, VotingCode
+from app.models.ballot import CodeClaimed, VotingCode
 from app.models.base import utcnow
 from app.models.process import Phase
 from app.models.user import Role, User
@@ -95,17 +97,10 @@ def generate(session: Session, *, actor: User, process_id: int, count: int, key:
     return out.getvalue()
 
 
-def _refuse_after_wrong_codes(
-    session: Session, *, process_id: int, user_id: int, now: datetime, rule: throttle.Limit
-) -> None:
-    count, oldest = session.exec(
-        select(func.count(), func.min(CodeClaimFailure.at)).where(
-            CodeClaimFailure.process_id == process_id,
-            CodeClaimFailure.user_id == user_id,
-            col(CodeClaimFailure.at) > now - rule.window,
-        )
-    ).one()
-    throttle.refuse_beyond(rule, count=count, oldest=oldest, now=now, what="wrong codes")
+def _open_for_claims(session: Session, *, process_id: int, actor: User, now: datetime) -> None:
+    process = processes.get_visible(session, process_id=process_id, viewer=actor, lock="key_share")
+    if processes.voting_state(process, now) == processes.Voting.closed:
+        raise VotingClosed("Voting has closed for this process.")
 
 
 def claim(
@@ -116,48 +111,75 @@ def claim(
     code: str,
     key: bytes,
     address: str,
-    limits: throttle.AbuseLimits,
+    guard: throttle.Guard,
     now: datetime | None = None,
 ) -> CodeClaimed:
+    """Bind a code to the account, throttled per account and process (wrong codes) and per
+    address (every claim).
+
+    The attempt is counted up front in both buckets, atomically and in a transaction of
+    its own (see app/services/throttle.py), so parallel guesses cannot pass the check
+    together and a wrong code stays counted although the request fails. Any outcome but
+    `invalid_code` gives the wrong-code count back."""
     now = now or utcnow()
-    process = processes.get_visible(session, process_id=process_id, viewer=actor, lock="key_share")
-    if processes.voting_state(process, now) == processes.Voting.closed:
-        raise VotingClosed("Voting has closed for this process.")
     assert actor.id is not None
-    _refuse_after_wrong_codes(
-        session, process_id=process_id, user_id=actor.id, now=now, rule=limits.claim_account
+    _open_for_claims(session, process_id=process_id, actor=actor, now=now)
+    limits = guard.limits
+    wrong_codes = guard.bucket("claim-account", str(actor.id), str(process_id))
+    wrong_code, _ = throttle.reserve(
+        session,
+        guard,
+        [
+            (wrong_codes, limits.claim_account),
+            (guard.bucket("claim-address", address), limits.claim_address),
+        ],
+        now=now,
+        what="voting-code claims",
     )
-    origin = f"claim-address:{address}"
-    throttle.check(session, origin, limits.claim_address, now=now, what="voting-code claims")
-    throttle.record(session, origin, limits.claim_address, now=now)
-    wanted = code_hash(key, process_id, code)
+    try:
+        # Again, in the claim's own transaction: voting may have closed meanwhile.
+        _open_for_claims(session, process_id=process_id, actor=actor, now=now)
+        _bind(
+            session,
+            actor_id=actor.id,
+            process_id=process_id,
+            wanted=code_hash(key, process_id, code),
+            now=now,
+        )
+    except InvalidCode:
+        raise
+    except DomainError:
+        throttle.refund_failed(session, guard, [wrong_code])
+        raise
+    throttle.refund(session, [wrong_code])
+    return CodeClaimed(process_id=process_id, claimed=True)
+
+
+def _bind(session: Session, *, actor_id: int, process_id: int, wanted: str, now: datetime) -> None:
+    """Checks in the contract's order after the throttle; returns when the account holds
+    the code."""
     held = session.exec(
         select(VotingCode).where(
-            VotingCode.process_id == process_id, VotingCode.claimed_by == actor.id
+            VotingCode.process_id == process_id, VotingCode.claimed_by == actor_id
         )
     ).first()
     if held is not None:
         if held.code_hash == wanted:
-            return CodeClaimed(process_id=process_id, claimed=True)
-        raise CodeAlreadyClaimed(
-            "You already hold a voting code for this process.", keep_changes=True
-        )
+            return
+        raise CodeAlreadyClaimed("You already hold a voting code for this process.")
     row = session.exec(
         select(VotingCode)
         .where(VotingCode.process_id == process_id, VotingCode.code_hash == wanted)
         .with_for_update()
     ).first()
     if row is None:
-        session.add(CodeClaimFailure(process_id=process_id, user_id=actor.id, at=now))
-        session.flush()
-        raise InvalidCode("That is not a voting code of this process.", keep_changes=True)
+        raise InvalidCode("That is not a voting code of this process.")
     if row.claimed_at is not None:
-        raise CodeUsed("This voting code has already been used.", keep_changes=True)
-    row.claimed_by, row.claimed_at = actor.id, now
+        raise CodeUsed("This voting code has already been used.")
+    row.claimed_by, row.claimed_at = actor_id, now
     try:
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
         # The same account claimed another code at the same moment; that one won.
         raise CodeAlreadyClaimed("You already hold a voting code for this process.") from None
-    return CodeClaimed(process_id=process_id, claimed=True)

@@ -23,11 +23,11 @@ def sign_in(client: TestClient, email: str, password: str, address: str = "203.0
     return client_.post(f"{API}/auth/token", data={"username": email, "password": password})
 
 
-def test_failed_sign_ins_are_throttled_per_account(
+def test_failed_sign_ins_are_throttled_per_account_and_address(
     client: TestClient, session: Session, settings: Settings
 ) -> None:
     user = make_user(session, email="anna@example.org")
-    for _ in range(settings.login_max_failures_per_account):
+    for _ in range(settings.login_max_failures_per_account_address):
         assert_problem(sign_in(client, user.email, "wrong password!"), 401, "invalid_credentials")
     blocked = sign_in(client, user.email, PASSWORD)
     assert_problem(blocked, 429, "too_many_attempts")
@@ -37,12 +37,12 @@ def test_failed_sign_ins_are_throttled_per_account(
     assert sign_in(client, other.email, PASSWORD).status_code == 200
 
 
-def test_a_success_clears_the_account_count(
+def test_a_success_clears_the_count_of_its_address(
     client: TestClient, session: Session, settings: Settings
 ) -> None:
     user = make_user(session, email="anna@example.org")
     for _ in range(3):
-        for _ in range(settings.login_max_failures_per_account - 1):
+        for _ in range(settings.login_max_failures_per_account_address - 1):
             sign_in(client, user.email, "wrong password!")
         assert sign_in(client, user.email, PASSWORD).status_code == 200
 
