@@ -14,7 +14,7 @@ Rules enforced here (the contract's precedence: 404, 403 `forbidden`, 409, 403
 """
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, func
 from sqlalchemy.exc import IntegrityError
@@ -54,6 +54,8 @@ from app.services.permissions import require_role
 
 FORMER_RESIDENT = "Former resident"
 CO_THINKING_PHASES = (Phase.submission, Phase.review, Phase.voting)
+
+ProposalLock = Literal["update", "key_share"] | None
 
 _support_count = (
     select(func.count())
@@ -110,20 +112,36 @@ def _public(session: Session, proposal: Proposal) -> ProposalPublic:
 
 
 def _load(
-    session: Session, *, proposal_id: int, viewer: User | None, lock: bool = False
+    session: Session, *, proposal_id: int, viewer: User | None, lock: ProposalLock = None
 ) -> tuple[Proposal, Process]:
     """The proposal and its process, or 404 when either is not there for this viewer.
-    With `lock`, the proposal row is locked for the change about to be made."""
-    proposal = None
+
+    With `lock`, the process row is locked first (KEY SHARE: a phase move, which takes FOR
+    UPDATE, waits for this request and this request waits for it, so the phase read here is
+    still the phase when we commit), then the proposal row, with `lock`: "update" for a
+    change to the proposal, "key_share" to keep its status fixed while a support is added.
+    Always process then proposal, as every writer does, so two requests never deadlock."""
+    process_id = None
     if 1 <= proposal_id <= INT32_MAX:
-        query = select(Proposal).where(Proposal.id == proposal_id)
-        proposal = session.exec(query.with_for_update() if lock else query).first()
-    if proposal is None:
+        process_id = session.exec(
+            select(Proposal.process_id).where(Proposal.id == proposal_id)
+        ).first()
+    if process_id is None:
         raise NotFound(f"No proposal with id {proposal_id}.")
     try:
-        process = processes.get_visible(session, process_id=proposal.process_id, viewer=viewer)
+        process = processes.get_visible(
+            session, process_id=process_id, viewer=viewer, lock="key_share" if lock else None
+        )
     except NotFound:
         raise NotFound(f"No proposal with id {proposal_id}.") from None
+    query = select(Proposal).where(Proposal.id == proposal_id)
+    if lock == "update":
+        query = query.with_for_update()
+    elif lock == "key_share":
+        query = query.with_for_update(read=True, key_share=True)
+    proposal = session.exec(query).first()
+    if proposal is None:  # deleted since the first read
+        raise NotFound(f"No proposal with id {proposal_id}.")
     return proposal, process
 
 
@@ -148,7 +166,8 @@ def submit(
     data: ProposalCreate,
     now: datetime | None = None,
 ) -> ProposalPublic:
-    process = processes.get_visible(session, process_id=process_id, viewer=actor)
+    # Locked like every phase-dependent action (see `_load`): no submission after a move.
+    process = processes.get_visible(session, process_id=process_id, viewer=actor, lock="key_share")
     _require_phase(process, Phase.submission, action="Submitting a proposal")
     require_eligible(actor, process, now=now or utcnow())
     proposal = Proposal(process_id=process_id, author_id=actor.id, **data.model_dump())
@@ -201,7 +220,7 @@ def list_for_process(
 def edit(
     session: Session, *, actor: User, proposal_id: int, data: ProposalUpdate
 ) -> ProposalPublic:
-    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock=True)
+    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock="update")
     _require_author(proposal, actor, "edit")
     _require_phase(process, Phase.submission, action="Editing a proposal")
     if proposal.status != ProposalStatus.submitted:
@@ -218,7 +237,7 @@ def edit(
 
 
 def withdraw(session: Session, *, actor: User, proposal_id: int) -> ProposalPublic:
-    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock=True)
+    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock="update")
     _require_author(proposal, actor, "withdraw")
     _require_phase(process, Phase.submission, Phase.review, action="Withdrawing a proposal")
     if proposal.status not in (ProposalStatus.submitted, ProposalStatus.accepted):
@@ -234,7 +253,7 @@ def withdraw(session: Session, *, actor: User, proposal_id: int) -> ProposalPubl
 def review(
     session: Session, *, actor: User, proposal_id: int, decision: AcceptDecision | RejectDecision
 ) -> ProposalPublic:
-    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock=True)
+    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock="update")
     require_role(actor, Role.moderator)
     _require_phase(process, Phase.submission, Phase.review, action="Reviewing")
     if proposal.status == ProposalStatus.withdrawn:
@@ -290,7 +309,7 @@ def _support_state(session: Session, *, proposal_id: int, supported: bool) -> Su
 
 
 def support(session: Session, *, actor: User, proposal_id: int) -> SupportState:
-    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor)
+    proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock="key_share")
     _require_phase(process, *CO_THINKING_PHASES, action="Supporting")
     if proposal.status in (ProposalStatus.withdrawn, ProposalStatus.rejected):
         raise InvalidStatus(f"A {proposal.status} proposal cannot be supported.")
@@ -310,7 +329,7 @@ def support(session: Session, *, actor: User, proposal_id: int) -> SupportState:
 
 
 def unsupport(session: Session, *, actor: User, proposal_id: int) -> SupportState:
-    _proposal, process = _load(session, proposal_id=proposal_id, viewer=actor)
+    _proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock="key_share")
     _require_phase(process, *CO_THINKING_PHASES, action="Withdrawing support")
     existing = session.exec(
         select(Support).where(Support.proposal_id == proposal_id, Support.user_id == actor.id)
@@ -324,7 +343,7 @@ def unsupport(session: Session, *, actor: User, proposal_id: int) -> SupportStat
 def add_comment(
     session: Session, *, actor: User, proposal_id: int, data: CommentCreate
 ) -> CommentPublic:
-    _proposal, process = _load(session, proposal_id=proposal_id, viewer=actor)
+    _proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock="key_share")
     _require_phase(process, *CO_THINKING_PHASES, action="Commenting")
     comment = Comment(proposal_id=proposal_id, author_id=actor.id, body=data.body)
     session.add(comment)
