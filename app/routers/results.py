@@ -21,8 +21,10 @@ router = APIRouter(prefix="/processes/{process_id}", tags=["results"])
 @router.get(
     "/tally",
     response_model=Results,
-    responses=problem_responses(NotAuthenticated, Forbidden, NotFound, InvalidPhase),
-    summary="Preview the tally (moderator or admin; voting or closed); nothing is stored",
+    responses=problem_responses(
+        NotAuthenticated, Forbidden, NotFound, InvalidPhase, ResultsAlreadyPublished
+    ),
+    summary="Preview the tally (moderator or admin; closed, before publication); audited",
 )
 def preview_tally(process_id: int, actor: CurrentUser, session: SessionDep) -> Results:
     return results.preview(session, actor=actor, process_id=process_id)

@@ -65,9 +65,9 @@ def test_publish_once_and_recompute_from_the_export(
     assert_problem(
         client.post(f"{base}/results", headers=actors.admin.headers), 409, "invalid_phase"
     )
+    close(client, process.id, actors.admin)
     preview = client.get(f"{base}/tally", headers=actors.moderator.headers).json()
     assert preview["published"] is False
-    close(client, process.id, actors.admin)
     assert_problem(
         client.post(f"{base}/results", headers=actors.moderator.headers), 403, "forbidden"
     )
@@ -209,6 +209,13 @@ def test_preview_rules(client: TestClient, actors: Actors, session: Session) -> 
         "forbidden",
     )
     assert_problem(client.get(f"{API}/processes/{voting.id}/tally"), 401, "not_authenticated")
+    # During voting a preview would reveal single ballots (see test_preview_secrecy.py).
+    assert_problem(
+        client.get(f"{API}/processes/{voting.id}/tally", headers=actors.admin.headers),
+        409,
+        "invalid_phase",
+    )
+    close(client, voting.id, actors.admin)
     assert (
         client.get(f"{API}/processes/{voting.id}/tally", headers=actors.admin.headers).json()[
             "ballot_count"
