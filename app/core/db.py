@@ -85,8 +85,9 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """Bring the database schema up to `revision` (idempotent)."""
+def migrate(url: str, revision: str = "heads") -> None:
+    """Bring the database schema up to `revision` (idempotent). The default, every head,
+    lets features developed side by side add revisions on the same parent."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
