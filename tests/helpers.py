@@ -4,7 +4,9 @@ import contextlib
 import hashlib
 import io
 import json
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 from pabulib.checker import Checker
@@ -14,6 +16,28 @@ from sqlmodel import Session, SQLModel, select
 from app.services import pabulib
 
 API = "/api/v1"
+
+T = TypeVar("T")
+
+
+class WaitTimeout(AssertionError):
+    """A condition a test waited for never came about."""
+
+
+def wait_until(
+    predicate: Callable[[], T], *, timeout: float, what: str, interval: float = 0.02
+) -> T:
+    """Poll `predicate` until it returns something truthy and return that, or fail after
+    `timeout` seconds saying `what` was awaited. Every wait in a test has a deadline; the
+    polling interval only spaces out the checks, it orders nothing."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"gave up after {timeout:g} s waiting until {what}")
+        time.sleep(interval)
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

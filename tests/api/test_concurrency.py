@@ -6,7 +6,6 @@ hold because writers queue on the database lock.
 
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -22,8 +21,10 @@ from app.core.config import Settings
 from app.models.ballot import Ballot
 from app.models.process import Process
 from tests.factories import make_user, make_voting_process, token_for
+from tests.helpers import wait_until
 
 T = TypeVar("T")
+MAX_ROUNDS = 5_000  # casts per caster in the close race; a bound, never reached
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +37,7 @@ def base_url(app: FastAPI) -> Iterator[str]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
+    wait_until(lambda: server.started, timeout=20, what="the in-process server started")
     yield f"http://127.0.0.1:{port}/api/v1"
     server.should_exit = True
     thread.join(timeout=20)
@@ -50,7 +48,7 @@ def all_at_once(calls: Sequence[Callable[[], T]]) -> list[T]:
     barrier = threading.Barrier(len(calls))
 
     def run(call: Callable[[], T]) -> T:
-        barrier.wait()
+        barrier.wait(timeout=60)
         return call()
 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
@@ -146,13 +144,18 @@ def test_no_cast_lands_after_the_close_is_committed(
     voters = [make_user(session) for _ in range(20)]
     url = f"{base_url}/processes/{process.id}/ballot"
     closed = threading.Event()
+    gave_up = threading.Event()
     snapshot: dict[int | None, str] = {}
     last_ack: dict[int | None, str] = {}
 
     def keep_casting(n: int) -> list[int]:
         headers = {"Authorization": f"Bearer {token_for(voters[n], key)}"}
         statuses = []
-        for round_ in range(200):
+        # Bounded, and far beyond what a caster needs before the close comes: the close is
+        # sent as soon as every caster has one acknowledged cast.
+        for round_ in range(MAX_ROUNDS):
+            if gave_up.is_set():
+                break
             choice = [proposals[(n + round_) % len(proposals)].id]
             response = http.put(url, json={"proposal_ids": choice}, headers=headers)
             statuses.append(response.status_code)
@@ -165,7 +168,16 @@ def test_no_cast_lands_after_the_close_is_committed(
         return statuses
 
     def close_soon() -> list[int]:
-        time.sleep(0.3)
+        # Ordered by state, not by a sleep: close while every caster is mid-stream.
+        try:
+            wait_until(
+                lambda: len(last_ack) == len(voters),
+                timeout=60,
+                what="every caster has an acknowledged cast",
+            )
+        except AssertionError:
+            gave_up.set()
+            raise
         admin_headers = {"Authorization": f"Bearer {token_for(admin, key)}"}
         response = http.post(
             f"{base_url}/processes/{process.id}/transition",

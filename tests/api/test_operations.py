@@ -1,7 +1,9 @@
 """Probes, request ids, security headers, CORS, body limits and the generic error shapes."""
 
+from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
@@ -9,6 +11,7 @@ from app.main import create_app
 from tests.api.test_accounts import NEW_USER
 from tests.conftest import make_settings
 from tests.helpers import API, assert_problem
+from tests.servers import ServerProcess
 
 
 def test_health_and_readiness(client: TestClient) -> None:
@@ -39,7 +42,28 @@ def test_security_headers_on_every_response(client: TestClient) -> None:
     for response in (client.get("/healthz"), client.get(f"{API}/users/me"), client.get("/nowhere")):
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["referrer-policy"] == "no-referrer"
-        assert "server" not in response.headers
+
+
+def test_the_served_api_sends_no_server_banner(database_url: str, tmp_path: Path) -> None:
+    """The banner is uvicorn's, so only the real `wijkbudget serve` can show it (the test
+    client never sends one): every kind of response of a running server lacks it."""
+    server = ServerProcess(database_url, tmp_path, name="wb-banner")
+    server.start()
+    try:
+        with httpx.Client(timeout=30) as http:
+            responses = [
+                http.get(f"{server.root}/healthz"),
+                http.get(f"{server.root}/docs"),
+                http.get(f"{server.base}/users/me"),
+                http.get(f"{server.root}/nowhere"),
+                http.post(f"{server.base}/auth/register", content=b"{" * 2_000_000),
+            ]
+    finally:
+        server.stop()
+    assert [r.status_code for r in responses] == [200, 200, 401, 404, 413]
+    for response in responses:
+        assert "server" not in response.headers, response.headers["server"]
+        assert response.headers["x-content-type-options"] == "nosniff"
 
 
 def test_cors_only_for_configured_origins(client: TestClient, settings: Settings) -> None:
