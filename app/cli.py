@@ -52,6 +52,9 @@ def serve(
         fail(str(exc), code=2)
     if settings.environment == "production":
         _warn_about_unverified_voters(settings.database_url)
+    _warn_about_connections(
+        settings.database_url, workers, settings.db_pool_size + settings.db_max_overflow
+    )
     typer.echo(f"Wijkbudget on http://{host}:{port} (docs at /docs)", err=True)
     uvicorn.run(
         "app.main:create_app",
@@ -63,6 +66,27 @@ def serve(
         access_log=False,
         log_level=settings.log_level.lower(),
     )
+
+
+def _warn_about_connections(database_url: str, workers: int, per_worker: int) -> None:
+    """Warn when this machine's workers alone could take every PostgreSQL connection."""
+    from app.core.db import connection_budget_warning, make_engine, server_connection_limits
+
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        limits = server_connection_limits(engine)
+    finally:
+        engine.dispose()
+    if limits is None:
+        return
+    warning = connection_budget_warning(
+        workers=workers,
+        per_worker=per_worker,
+        max_connections=limits[0],
+        reserved=limits[1],
+    )
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def _warn_about_unverified_voters(database_url: str) -> None:

@@ -38,8 +38,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Connections per worker process. Requests beyond it wait in the event loop, not in a
     # thread: a thread blocked on an empty pool could starve the requests holding connections.
-    db_pool_size: int = Field(default=10, ge=1, le=200)
-    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    # Every worker of every machine may open pool + overflow connections; the default 5 + 5
+    # lets 2 machines x 4 workers x 10 = 80 fit PostgreSQL's default max_connections of 100
+    # (see the README's connection arithmetic; `serve` warns when one machine alone won't).
+    db_pool_size: int = Field(default=5, ge=1, le=200)
+    db_max_overflow: int = Field(default=5, ge=0, le=200)
     country: str = "Netherlands"
     code_claim_max_failures: int = Field(default=5, ge=1)
     code_claim_window_minutes: int = Field(default=60, ge=1)

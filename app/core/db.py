@@ -21,7 +21,7 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 _WRITE = "wijkbudget_write"
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5, **kwargs: Any) -> Engine:
     if "poolclass" not in kwargs and ":memory:" not in url:
         kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
     if url.startswith("sqlite"):
@@ -102,3 +102,47 @@ def ping(engine: Engine) -> bool:
     except Exception:  # any failure to reach the database means "not ready"
         return False
     return True
+
+
+# Connections kept free beyond the servers' pools: migrations, cron commands, an operator's psql.
+CONNECTION_HEADROOM = 5
+
+
+def connection_budget_warning(
+    *, workers: int, per_worker: int, max_connections: int, reserved: int
+) -> str | None:
+    """Why `workers` processes of `per_worker` connections each (pool size + overflow) may
+    exhaust PostgreSQL, or None. Counts this machine only: with several machines the sum
+    over all of them must fit (the README's connection arithmetic)."""
+    available = max_connections - reserved - CONNECTION_HEADROOM
+    wanted = workers * per_worker
+    if wanted <= available:
+        return None
+    return (
+        f"{workers} workers x {per_worker} connections (DB_POOL_SIZE + DB_MAX_OVERFLOW) = "
+        f"{wanted} may exceed the {available} PostgreSQL connections available "
+        f"(max_connections {max_connections} - {reserved} reserved - {CONNECTION_HEADROOM} "
+        "for migrations and commands); lower the pool settings or the workers, or raise "
+        "max_connections"
+    )
+
+
+def server_connection_limits(engine: Engine) -> tuple[int, int] | None:
+    """PostgreSQL's (max_connections, connections reserved for superusers and roles), or
+    None on SQLite or when the server cannot be asked."""
+    if engine.dialect.name != "postgresql":
+        return None
+    try:
+        with engine.connect() as connection:
+            settings: dict[str, str] = dict(
+                connection.exec_driver_sql(
+                    "SELECT name, setting FROM pg_settings WHERE name IN "
+                    "('max_connections', 'superuser_reserved_connections', "
+                    "'reserved_connections')"
+                ).all()
+            )
+    except Exception:  # a startup hint only: never stop the server over it
+        return None
+    names = ("superuser_reserved_connections", "reserved_connections")
+    reserved = sum(int(settings.get(name, "0")) for name in names)
+    return int(settings["max_connections"]), reserved
