@@ -26,9 +26,10 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, func, select
 
+from app.models.audit import AuditEntry
 from app.models.process import Phase, Process
 from app.models.proposal import Proposal, ProposalStatus, Support
-from app.services import proposals
+from app.services import proposals, voting_codes
 from tests.api.conftest import Actors
 from tests.factories import make_process, make_proposal, make_voting_process
 
@@ -298,3 +299,53 @@ def test_a_support_racing_the_close_is_stored_before_the_close(
     assert latest is not None
     assert latest <= closed_at, "a support was added after the process closed"
     assert waited, "the close did not wait for the support"
+
+
+def test_voting_codes_made_while_the_process_closes_are_made_before_the_close(
+    base_url: str,
+    http: httpx.Client,
+    engine: Engine,
+    session: Session,
+    actors: Actors,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    process, _ = make_voting_process(session, actors.author.user)
+    pause = PauseAfter()
+    # The first code is drawn after the phase check; pause there.
+    monkeypatch.setattr(voting_codes, "new_code", pause.wrap(voting_codes.new_code))
+    made, moved, waited = race(
+        engine,
+        pause,
+        _post(
+            http,
+            f"{base_url}/processes/{process.id}/voting-codes",
+            actors.admin.headers,
+            {"count": 3},
+        ),
+        _post(
+            http,
+            f"{base_url}/processes/{process.id}/transition",
+            actors.admin.headers,
+            {"to": "closed"},
+        ),
+    )
+    assert made.status_code == 201, made.text
+    assert moved.status_code == 200, moved.text
+    session.commit()
+
+    def last(action: str) -> int:
+        found = session.exec(
+            select(func.max(AuditEntry.id)).where(
+                AuditEntry.process_id == process.id, AuditEntry.action == action
+            )
+        ).one()
+        assert found is not None, action
+        return found
+
+    session.commit()
+    generated, closed = last("voting_codes.generated"), last("process.transitioned")
+    session.commit()
+    # Audit ids are drawn when the entry is written: codes written after the close was
+    # committed were decided on the old phase.
+    assert generated < closed, "voting codes were made after the process closed"
+    assert waited, "the close did not wait for the code generation"
