@@ -21,6 +21,9 @@ from sqlmodel import SQLModel
 from app.models.base import UTCDateTime, utcnow
 from app.models.common import Name, NoNul, Schema
 
+# The name shown for an erased account, on its own profile and as author of its proposals.
+FORMER_RESIDENT = "Former resident"
+
 
 class Role(StrEnum):
     resident = "resident"

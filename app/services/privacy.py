@@ -19,12 +19,10 @@ from app.models.ballot import Ballot, VotingCode
 from app.models.base import utcnow
 from app.models.process import Process
 from app.models.proposal import Comment, Proposal, Support
-from app.models.user import Role, User, UserPublic
+from app.models.user import FORMER_RESIDENT, Role, User, UserPublic
 from app.services import accounts, throttle
 from app.services.processes import is_voting_open
 from app.services.throttle import Guard
-
-FORMER_RESIDENT = "Former resident"
 
 
 def export(session: Session, *, user: User) -> dict[str, Any]:

@@ -47,12 +47,11 @@ from app.models.proposal import (
     Support,
     SupportState,
 )
-from app.models.user import Role, User
+from app.models.user import FORMER_RESIDENT, Role, User
 from app.services import audit, processes
 from app.services.eligibility import require_eligible
 from app.services.permissions import require_role
 
-FORMER_RESIDENT = "Former resident"
 CO_THINKING_PHASES = (Phase.submission, Phase.review, Phase.voting)
 
 ProposalLock = Literal["update", "key_share"] | None
