@@ -4,6 +4,7 @@ Every input model forbids unknown fields; every string is bounded and refuses NU
 characters; every integer fits a 32-bit column (larger values are a 422, never a 500).
 """
 
+import unicodedata
 from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -29,9 +30,18 @@ def _text(max_length: int, min_length: int = 1) -> object:
     return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
 
 
+def _one_line(value: str) -> str:
+    # Names and titles go into CSV and pabulib files, headers and mail subjects, where a line
+    # break or another control character would split or forge a line.
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise ValueError("must be one line without control characters")
+    return value
+
+
 NoNul = AfterValidator(_no_nul)
-Name = Annotated[str, _text(100), NoNul]
-Title = Annotated[str, _text(200), NoNul]
+OneLine = AfterValidator(_one_line)
+Name = Annotated[str, _text(100), NoNul, OneLine]
+Title = Annotated[str, _text(200), NoNul, OneLine]
 Summary = Annotated[str, _text(1000), NoNul]
 Body = Annotated[str, _text(20_000), NoNul]
 Int32 = Annotated[int, Field(le=INT32_MAX, ge=-INT32_MAX - 1)]
