@@ -17,14 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    model_serializer,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.core.errors import (
     DuplicateProposal,
@@ -71,13 +64,6 @@ class BallotSettings(BaseModel):
                     kind = kept.get("type", "this")
                     raise ValueError(f"{name} does not apply to {kind} ballots")
         return kept
-
-    @model_serializer(mode="wrap")
-    def _full_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Every process shows every setting, those of other types as null (or 0), so a
-        # client reads one shape whatever the type.
-        data: dict[str, Any] = handler(self)
-        return {**data, **{k: v for k, v in self._neutral.items() if k not in data}}
 
     @model_validator(mode="after")
     def _counts_in_order(self) -> Self:

@@ -38,8 +38,16 @@ def test_admin_creates_a_draft(client: TestClient, actors: Actors, session: Sess
     assert body["phase"] == "draft"
     assert body["proposal_count"] == 0
     assert body["ballot_count"] == 0
-    for key in ("title", "budget", "ballot", "eligibility", "tally_rule"):
+    for key in ("title", "budget", "eligibility", "tally_rule"):
         assert body[key] == SPEC[key]
+    # A process shows the settings of its own ballot type; other types' (sent as null) are
+    # not part of it, so the document's union of settings stays exact.
+    assert body["ballot"] == {
+        "type": "knapsack",
+        "min_projects": 1,
+        "max_projects": None,
+        "min_budget_share": 0.0,
+    }
     entry = session.exec(select(AuditEntry)).one()
     assert entry.action == "process.created"
     assert entry.actor_id == actors.admin.id
