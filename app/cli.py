@@ -300,6 +300,73 @@ def seal(
     typer.echo(f"sealed: {', '.join(map(str, sealed)) or 'none'}")
 
 
+@cli.command("paper-import")
+def paper_import(
+    process_id: Annotated[int, typer.Argument(metavar="PROCESS_ID")],
+    path: Annotated[Path, typer.Argument(metavar="FILE.csv", help="One row per paper ballot.")],
+    source: Annotated[str, typer.Option(help='Where the forms come from: "Stadhuis, box 3".')],
+    as_email: Annotated[str, typer.Option("--as", help="The staff account keying this.")],
+    confirm: Annotated[
+        int | None,
+        typer.Option(metavar="BATCH_ID", help="Key an entered batch a second time to confirm it."),
+    ] = None,
+) -> None:
+    """Enter a batch of paper ballots from a CSV file, or confirm one (four eyes).
+
+    Columns: `proposal_ids` ("3 7 9") or `points` ("3:5 7:5"), and optionally
+    `voting_code`. Without --confirm a new batch is entered; a second staff account then
+    imports its own keying of the same forms with --confirm BATCH_ID.
+    """
+    from pydantic import ValidationError
+    from sqlmodel import select
+
+    from app.core.config import get_settings
+    from app.core.db import make_engine, open_session
+    from app.core.errors import DomainError
+    from app.models.paper import PaperBatchIn
+    from app.models.user import User
+    from app.services import paper, voting_codes
+
+    settings = get_settings()
+    try:
+        data = PaperBatchIn.model_validate(
+            {"source": source, "ballots": paper.parse_csv(path.read_text(encoding="utf-8-sig"))}
+        )
+    except OSError as exc:
+        fail(f"{path}: {exc.strerror or exc}")
+    except paper.CsvError as exc:
+        fail(f"{path}: {exc}")
+    except ValidationError as exc:
+        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    key = voting_codes.code_key(settings.signing_key())
+    engine = make_engine(settings.database_url)
+    try:
+        with open_session(engine) as session:
+            actor = session.exec(select(User).where(User.email == as_email.strip().lower())).first()
+            if actor is None:
+                fail(f"no account {as_email}")
+            if confirm is None:
+                batch = paper.enter(session, actor=actor, process_id=process_id, data=data, key=key)
+            else:
+                batch = paper.confirm(session, actor=actor, batch_id=confirm, data=data, key=key)
+            session.commit()
+    except DomainError as exc:
+        for difference in exc.extra.get("differences", []):
+            typer.echo(
+                f"ballot {difference['index']}: first {difference['first']}, "
+                f"second {difference['second']}",
+                err=True,
+            )
+        fail(f"{exc.code}: {exc.detail}")
+    finally:
+        engine.dispose()
+    c = batch.counts
+    typer.echo(
+        f"batch {batch.id} {batch.status}: {c.ballots} ballots, {c.valid} valid, "
+        f"{c.invalid} invalid, {c.duplicate} duplicate"
+    )
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cli()

@@ -19,7 +19,7 @@ from app.core.middleware import (
     RequestContextMiddleware,
 )
 from app.core.problems import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
-from app.routers import audit, auth, ballots, health, processes, proposals, results, users
+from app.routers import audit, auth, ballots, health, paper, processes, proposals, results, users
 from app.routers.deps import API_PREFIX
 from app.services.throttle import make_guard
 
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (auth, users, processes, proposals, ballots, results, audit):
+    for module in (auth, users, processes, proposals, ballots, paper, results, audit):
         app.include_router(module.router, prefix=API_PREFIX)
     if settings.bench_endpoints:
         from app.routers import bench

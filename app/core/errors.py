@@ -114,6 +114,9 @@ AlreadySealed = _error(Kind.conflict, "already_sealed", "Already sealed")
 BallotSealed = _error(Kind.gone, "ballot_sealed", "Ballots of this process are sealed")
 UnverifiedVoters = _error(Kind.conflict, "unverified_voters", "Voters would not be verified")
 
+# Paper ballots
+EntryMismatch = _error(Kind.conflict, "entry_mismatch", "The two keyings of the batch differ")
+
 
 def invalid_input(errors: Iterable[Mapping[str, Any]]) -> DomainError:
     """A `validation_error` naming each field, from pydantic-style error dicts whose `loc`

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from app.models import base as base
 from app.models.audit import AuditEntry
 from app.models.ballot import Ballot, Receipt, VotingCode
+from app.models.paper import PaperBatch, PaperEntry
 from app.models.process import Process
 from app.models.proposal import Comment, Proposal, Support
 from app.models.result import PublishedResult
@@ -17,6 +18,8 @@ __all__ = [
     "AuditEntry",
     "Ballot",
     "Comment",
+    "PaperBatch",
+    "PaperEntry",
     "Process",
     "Proposal",
     "PublishedResult",

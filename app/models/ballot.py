@@ -43,9 +43,23 @@ class Ballot(SQLModel, table=True):
     )
     items: list[list[int]] = SQLField(sa_column=Column(JSON, nullable=False))
     total_cost: int = SQLField(nullable=False)
-    receipt: str = SQLField(sa_column=Column(String(64), nullable=False, unique=True))
+    # Null on paper ballots: receipts are for online voters (no one holds a paper one).
+    receipt: str | None = SQLField(
+        default=None, sa_column=Column(String(64), nullable=True, unique=True)
+    )
     cast_at: datetime = SQLField(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    # `online`, or `paper` for a ballot of a confirmed paper batch (see app/models/paper.py).
+    channel: str = SQLField(
+        default="online",
+        sa_column=Column(String(8), nullable=False, default="online", server_default="online"),
+    )
+    paper_batch_id: int | None = SQLField(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("paper_batch.id", ondelete="CASCADE"), nullable=True, index=True
+        ),
     )
 
 
@@ -88,6 +102,14 @@ class VotingCode(SQLModel, table=True):
     )
     claimed_at: datetime | None = SQLField(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    # Set when a paper ballot of a confirmed batch used the code (then `claimed_by` is null
+    # and `claimed_at` set, so an online claim finds it used).
+    paper_batch_id: int | None = SQLField(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("paper_batch.id", ondelete="SET NULL"), nullable=True, index=True
+        ),
     )
 
 

@@ -64,6 +64,16 @@ class RuleResult(BaseModel):
     funded_choices_per_voter: float = Field(description="Mean number of funded choices per ballot.")
 
 
+class BallotsByChannel(BaseModel):
+    online: int
+    paper: int = Field(description="Valid ballots of confirmed paper batches.")
+
+
+class PaperRejected(BaseModel):
+    invalid: int = Field(description="Paper ballots of confirmed batches that broke a rule.")
+    duplicate: int = Field(description="Paper ballots whose voting code was already used.")
+
+
 class Results(BaseModel):
     process_id: int
     rule: str
@@ -77,3 +87,6 @@ class Results(BaseModel):
     selected_ids: list[int]
     rules: dict[str, RuleResult]
     digest: str = Field(description="SHA-256 (hex) of the canonical inputs and outcome.")
+    # Null only on results published before paper ballots existed.
+    ballots_by_channel: BallotsByChannel | None = None
+    paper_rejected: PaperRejected | None = None

@@ -24,7 +24,8 @@ import csv
 import hashlib
 import io
 import json
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
 
@@ -35,6 +36,8 @@ from app.core.errors import InvalidPhase, ResultsAlreadyPublished, ResultsNotPub
 from app.models.ballot import Ballot
 from app.models.process import Phase, Process, ballot_kind, ballot_settings
 from app.models.result import (
+    BallotsByChannel,
+    PaperRejected,
     ProjectResult,
     PublishedInputs,
     PublishedResult,
@@ -42,7 +45,7 @@ from app.models.result import (
     RuleResult,
 )
 from app.models.user import Role, User
-from app.services import audit, pabulib, processes
+from app.services import audit, pabulib, paper, processes
 from app.services.permissions import require_role
 from app.services.tally import RULES, Election, Outcome
 
@@ -54,6 +57,10 @@ class TallyInputs:
     titles: list[str]
     costs: list[int]
     ballots: list[list[list[int]]]  # canonical: pairs sorted by id, ballots sorted
+    # Ballots per channel (`online`, `paper`), and the paper ballots of confirmed batches
+    # that were not counted: (invalid, duplicate).
+    channels: dict[str, int] = field(default_factory=dict)
+    paper_rejected: tuple[int, int] = (0, 0)
 
     def election(self) -> Election:
         index = {proposal_id: i for i, proposal_id in enumerate(self.proposal_ids)}
@@ -65,14 +72,19 @@ class TallyInputs:
 def load_inputs(session: Session, process: Process) -> TallyInputs:
     assert process.id is not None
     proposals = processes.accepted_proposals(session, process.id)
-    rows = session.exec(select(Ballot.items).where(Ballot.process_id == process.id)).all()
-    ballots: list[list[list[int]]] = sorted([list(pair) for pair in items] for items in rows)
+    rows = session.exec(
+        select(Ballot.items, Ballot.channel).where(Ballot.process_id == process.id)
+    ).all()
+    ballots: list[list[list[int]]] = sorted([list(pair) for pair in items] for items, _ in rows)
+    channels = Counter(channel for _, channel in rows)
     return TallyInputs(
         budget=process.budget,
         proposal_ids=[pid for pid, _, _ in proposals],
         titles=[title for _, title, _ in proposals],
         costs=[cost for _, _, cost in proposals],
         ballots=ballots,
+        channels={"online": channels["online"], "paper": channels["paper"]},
+        paper_rejected=paper.rejected(session, process.id),
     )
 
 
@@ -142,6 +154,12 @@ def compute(process: Process, inputs: TallyInputs) -> Results:
         selected_ids=selected_ids,
         rules={name: _rule_result(inputs, election, o) for name, o in outcomes.items()},
         digest=digest(inputs, process.tally_rule, selected_ids),
+        ballots_by_channel=BallotsByChannel(
+            online=inputs.channels.get("online", 0), paper=inputs.channels.get("paper", 0)
+        ),
+        paper_rejected=PaperRejected(
+            invalid=inputs.paper_rejected[0], duplicate=inputs.paper_rejected[1]
+        ),
     )
 
 

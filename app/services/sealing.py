@@ -45,11 +45,10 @@ def seal(
     if process.sealed_at is not None:
         raise AlreadySealed(f"This process was sealed at {process.sealed_at.isoformat()}.")
     moment = process.closed_at or now
-    rows = session.exec(
-        select(Ballot.items, Ballot.total_cost, Ballot.receipt).where(
-            Ballot.process_id == process_id
-        )
-    ).all()
+    rows = [
+        (b.items, b.total_cost, b.receipt, b.channel, b.paper_batch_id)
+        for b in session.exec(select(Ballot).where(Ballot.process_id == process_id)).all()
+    ]
     session.execute(delete(Ballot).where(col(Ballot.process_id) == process_id))
     if rows:
         session.execute(
@@ -62,8 +61,13 @@ def seal(
                     "total_cost": total_cost,
                     "receipt": receipt,
                     "cast_at": moment,
+                    "channel": channel,
+                    "paper_batch_id": batch_id,
                 }
-                for items, total_cost, receipt in sorted(rows, key=lambda r: (r[0], r[2]))
+                # Paper ballots have no receipt: they sort by content alone.
+                for items, total_cost, receipt, channel, batch_id in sorted(
+                    rows, key=lambda r: (r[0], r[2] or "")
+                )
             ],
         )
     session.execute(

@@ -145,7 +145,7 @@ def test_no_cast_lands_after_the_close_is_committed(
     url = f"{base_url}/processes/{process.id}/ballot"
     closed = threading.Event()
     gave_up = threading.Event()
-    snapshot: dict[int | None, str] = {}
+    snapshot: dict[int | None, str | None] = {}
     last_ack: dict[int | None, str] = {}
 
     def keep_casting(n: int) -> list[int]:
