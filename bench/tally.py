@@ -1,17 +1,22 @@
 """Tally benchmark: `python -m bench.tally` (or `make bench-tally`).
 
-Times `greedy` and `mes` on five real elections from ../shared/data/pabulib, two ways:
+Times `greedy` and `mes` on five real elections, two ways:
 the whole command (`wijkbudget tally FILE --rule R --json`: process start and file reading
 included, with peak memory from /usr/bin/time), and the tally function alone on an
 election already read. In the same run it times pabulib-checker's Equal Shares (with Add1)
 on the elections small enough for it, checks that both find the same winners, and prints
 the ratio. Medians over --repeat runs; the checker runs once per file (it is slow).
+
+The two large files (Poland_Lodz_2022.pb, Poland_Katowice_2023.pb) are not in the repository:
+download them from pabulib.org into a folder named by WIJKBUDGET_PABULIB_DIR (default:
+../shared/data/pabulib beside the checkout). The small ones also come from tests/data/pabulib.
 """
 
 import argparse
 import contextlib
 import io
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -21,7 +26,10 @@ from pathlib import Path
 from app.services import pabulib
 from app.services.tally import greedy, mes
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pabulib"
+ROOT = Path(__file__).resolve().parents[1]
+DATA_ENV = "WIJKBUDGET_PABULIB_DIR"
+DATA = Path(os.environ.get(DATA_ENV) or ROOT.parent / "shared" / "data" / "pabulib")
+TEST_DATA = ROOT / "tests" / "data" / "pabulib"
 FILES = [
     "Netherlands_Assen_2024",
     "Poland_Swiecie_2023",
@@ -67,17 +75,36 @@ def checker_mes(path: Path) -> tuple[float, list[str]]:
     return time.perf_counter() - started, list(winners)
 
 
+def election_files() -> dict[str, Path]:
+    """Where each benchmarked file is; exits with a message naming the missing ones."""
+    found: dict[str, Path] = {}
+    for stem in FILES:
+        for folder in (DATA, TEST_DATA):
+            if (folder / f"{stem}.pb").is_file():
+                found[stem] = folder / f"{stem}.pb"
+                break
+    missing = [f"{stem}.pb" for stem in FILES if stem not in found]
+    if missing:
+        sys.exit(
+            f"bench.tally: missing {', '.join(missing)} (looked in {DATA} and {TEST_DATA}).\n"
+            f"Download them from https://pabulib.org into a folder and set {DATA_ENV} to it,\n"
+            f"e.g. {DATA_ENV}=$HOME/pabulib make bench-tally"
+        )
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-checker", action="store_true", help="skip the checker baseline")
     args = parser.parse_args()
+    paths = election_files()
     print(f"tally benchmark, median of {args.repeat} runs; times in seconds\n")
     header = f"{'election':<36}{'rule':<7}{'voters':>8}{'command':>9}{'peak MiB':>9}{'tally':>8}{'checker':>9}{'ratio':>8}  same winners"
     print(header)
     print("-" * len(header))
     for stem in FILES:
-        path = DATA / f"{stem}.pb"
+        path = paths[stem]
         election = pabulib.read(path)
         ids = [p.project_id for p in election.projects]
         e = election.election()
