@@ -369,4 +369,7 @@ def paper_import(
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Alembic narrates every upgrade at INFO ("Context impl SQLiteImpl."); commands say
+    # themselves what they did, so only its warnings are worth an operator's eyes.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     cli()

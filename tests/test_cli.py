@@ -102,6 +102,23 @@ def test_serve_refuses_a_weak_key_outside_development(workdir: Path) -> None:
     assert not (workdir / "wijkbudget.db").exists()
 
 
+def test_migrate_prints_no_alembic_chatter(workdir: Path) -> None:
+    """An operator sees one line, not Alembic's INFO lines about its implementation."""
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "migrate"],
+        env=_environment(workdir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (workdir / "wijkbudget.db").exists()
+    assert result.stderr.strip() == "database is up to date"
+    for chatter in ("Context impl", "Will assume transactional DDL", "Running upgrade"):
+        assert chatter not in result.stderr
+
+
 def test_serve_migrates_and_serves_on_the_sqlite_default(workdir: Path) -> None:
     port = _free_port()
     server = subprocess.Popen(
