@@ -67,10 +67,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     for module in (auth, users, processes, proposals, ballots, paper, results, audit):
         app.include_router(module.router, prefix=API_PREFIX)
-    if settings.bench_endpoints:
-        from app.routers import bench
-
-        app.include_router(bench.router)
 
     # Added last runs first: the request id and size limit wrap everything, CORS included.
     app.add_middleware(

@@ -63,9 +63,6 @@ class Settings(BaseSettings):
     claim_max_per_address: int = Field(default=30, ge=1)
     claim_window_minutes: int = Field(default=60, ge=1)
     log_level: str = "INFO"
-    # Adds POST /bench/insert (one INSERT, no auth): the baseline of bench/vote_load.
-    # Never enable it in production.
-    bench_endpoints: bool = False
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -5,7 +5,6 @@ rolls back when it raises, before the response is sent, so a client never sees a
 for data that was not stored. The schema comes only from the Alembic revisions.
 """
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,17 +64,6 @@ def open_session(engine: Engine, *, write: bool = True) -> Session:
     """A session; `write=False` for requests that only read (no write lock on SQLite)."""
     bind = engine.execution_options(**{_WRITE: True}) if write else engine
     return Session(bind=bind, expire_on_commit=False)
-
-
-def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
-    """Commit on success, roll back on any error: the unit of work of a command."""
-    with open_session(engine, write=write) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
 
 
 def alembic_config(url: str) -> Config:
