@@ -9,15 +9,18 @@ machine-readable members an error carries.
 
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import (
+    CATALOGUE,
     DomainError,
     FieldError,
     Forbidden,
@@ -30,6 +33,7 @@ from app.core.errors import (
     ValidationFailed,
     invalid_input,
 )
+from app.models.participation import Reason, VotingClosedReason
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:wijkbudget:problem:"
@@ -61,14 +65,41 @@ class ProblemItem(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details, with a stable machine-readable `code`."""
+    """RFC 9457 problem details, with a stable machine-readable `code`.
+
+    Members a response may lack are optional in the schema and never null on the wire
+    (`SkipJsonSchema[None]`): `errors` on `validation_error`, `reasons` on `not_eligible`,
+    `reason` and the window on `voting_closed`."""
 
     type: str = Field(examples=[PROBLEM_TYPE_PREFIX + "voting_closed"])
     title: str = Field(examples=["Voting is closed"])
     status: int = Field(examples=[409])
     detail: str = Field(examples=["Voting for this process closed on 2019-10-20T22:00:00Z."])
-    code: str = Field(examples=["voting_closed"])
-    errors: list[ProblemItem] | None = None
+    code: str = Field(
+        examples=["voting_closed"], description="Stable; the document lists every code."
+    )
+    errors: list[ProblemItem] | SkipJsonSchema[None] = Field(
+        default=None, description="`validation_error`: each invalid field."
+    )
+    reasons: list[Reason] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="`not_eligible`: every reason, as in `GET /processes/{process_id}/me`.",
+    )
+    reason: VotingClosedReason | SkipJsonSchema[None] = Field(
+        default=None, description="`voting_closed`: whether voting has not opened or has closed."
+    )
+    opens_at: datetime | None = Field(
+        default=None, description="`voting_closed`: the voting window's start, if set."
+    )
+    closes_at: datetime | None = Field(
+        default=None, description="`voting_closed`: the voting window's end, if set."
+    )
+
+
+def problem_codes() -> list[str]:
+    """Every `code` a response can carry: the domain catalogue and the generic ones here."""
+    codes = [error.code for error in CATALOGUE]
+    return sorted({*codes, "internal_error", "http_error"})
 
 
 def problem_body(

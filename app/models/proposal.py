@@ -167,6 +167,9 @@ class ProposalPublic(BaseModel):
     review_reason: str | None
     support_count: int
     comment_count: int
+    supported_by_me: bool | None = Field(
+        description="Whether the signed-in caller supports it; null when anonymous."
+    )
     created_at: datetime
 
 

@@ -126,6 +126,19 @@ class PasswordChange(Schema):
     new_password: Password
 
 
+class SignIn(BaseModel):
+    """The OAuth2 password form (`application/x-www-form-urlencoded`). Other OAuth2 fields a
+    client may send (`scope`, `client_id`, ...) are ignored, as the flow allows."""
+
+    username: Annotated[str, StringConstraints(max_length=254), NoNul] = Field(
+        description="The account's email.", examples=["anna@example.org"]
+    )
+    password: Annotated[str, StringConstraints(max_length=256), NoNul]
+    grant_type: Annotated[str, StringConstraints(pattern="^password$")] | None = Field(
+        default=None, description="`password`, when sent."
+    )
+
+
 class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"

@@ -11,8 +11,7 @@ from app.core.errors import (
     ValidationFailed,
 )
 from app.core.problems import problem_responses
-from app.models.common import NoNul
-from app.models.user import Token, UserCreate, UserPublic
+from app.models.user import SignIn, Token, UserCreate, UserPublic
 from app.routers.deps import ClientAddress, ReadSessionDep, SessionDep, SettingsDep, Throttle
 from app.services import accounts
 
@@ -45,13 +44,12 @@ def token(
     settings: SettingsDep,
     address: ClientAddress,
     guard: Throttle,
-    username: Annotated[str, Form(max_length=254, description="The account's email."), NoNul],
-    password: Annotated[str, Form(max_length=256), NoNul],
+    form: Annotated[SignIn, Form()],
 ) -> Token:
     return accounts.issue_token(
         session,
-        email=username,
-        password=password,
+        email=form.username,
+        password=form.password,
         key=request.app.state.signing_key,
         expires_minutes=settings.access_token_expire_minutes,
         address=address,

@@ -17,9 +17,10 @@ from app.core.errors import (
 )
 from app.core.problems import problem_responses
 from app.models.common import Page
+from app.models.participation import Participation
 from app.models.process import Phase, ProcessCreate, ProcessPublic, ProcessUpdate, Transition
 from app.routers.deps import CurrentUser, OptionalUser, Paging, SessionDep, SettingsDep
-from app.services import processes, sealing
+from app.services import participation, processes, sealing
 
 router = APIRouter(prefix="/processes", tags=["processes"])
 
@@ -60,6 +61,20 @@ def list_processes(
 )
 def show_process(process_id: int, viewer: OptionalUser, session: SessionDep) -> ProcessPublic:
     return processes.show(session, viewer=viewer, process_id=process_id)
+
+
+@router.get(
+    "/{process_id}/me",
+    response_model=Participation,
+    responses=problem_responses(NotAuthenticated, NotFound),
+    summary="Whether you may submit and vote now, and if not, why (as codes)",
+    description="`reasons` holds every reason at once (`postcode`, `age`, `voting_code`, "
+    "`verified_email`, `phase`), the same codes a `not_eligible` problem carries; empty when "
+    "you may submit or vote now. Also whether you have a ballot and whether the process "
+    "needs a voting code and you have claimed one.",
+)
+def my_participation(process_id: int, user: CurrentUser, session: SessionDep) -> Participation:
+    return participation.standing(session, user=user, process_id=process_id)
 
 
 @router.patch(

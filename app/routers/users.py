@@ -1,8 +1,8 @@
-"""The signed-in account, and role management by admins."""
+"""The signed-in account and its proposals; finding accounts and managing roles (admins)."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from app.core.errors import (
     Forbidden,
@@ -14,9 +14,14 @@ from app.core.errors import (
     ValidationFailed,
 )
 from app.core.problems import problem_responses
-from app.models.user import PasswordChange, RoleUpdate, UserPublic
-from app.routers.deps import CurrentUser, SessionDep, Throttle
-from app.services import accounts, privacy
+from app.models.common import NoNul, Page
+from app.models.export import AccountExport
+from app.models.proposal import ProposalPublic
+from app.models.user import PasswordChange, Role, RoleUpdate, UserPublic
+from app.routers.deps import CurrentUser, Paging, SessionDep, Throttle
+from app.services import accounts, privacy, proposals
+
+SearchText = Annotated[str, NoNul]
 
 router = APIRouter(prefix="/users", tags=["accounts"])
 
@@ -51,11 +56,44 @@ def change_password(
 
 @router.get(
     "/me/export",
+    response_model=AccountExport,
     responses=problem_responses(NotAuthenticated),
     summary="Everything held about your account (GDPR access)",
 )
 def export_me(user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     return privacy.export(session, user=user)
+
+
+@router.get(
+    "/me/proposals",
+    response_model=Page[ProposalPublic],
+    responses=problem_responses(NotAuthenticated, ValidationFailed),
+    summary="Your own proposals in every process, newest first",
+)
+def my_proposals(user: CurrentUser, session: SessionDep, paging: Paging) -> Page[ProposalPublic]:
+    return proposals.list_own(session, user=user, limit=paging.limit, offset=paging.offset)
+
+
+@router.get(
+    "",
+    response_model=Page[UserPublic],
+    responses=problem_responses(NotAuthenticated, Forbidden, ValidationFailed),
+    summary="List and search accounts (admin)",
+    description="By id. `q` matches part of the e-mail or the display name, ignoring case; "
+    "`role` keeps one role. Erased accounts are not listed.",
+)
+def list_users(
+    actor: CurrentUser,
+    session: SessionDep,
+    paging: Paging,
+    q: Annotated[
+        SearchText | None, Query(max_length=254, description="Part of the e-mail or name.")
+    ] = None,
+    role: Annotated[Role | None, Query(description="Only accounts with this role.")] = None,
+) -> Page[UserPublic]:
+    return accounts.list_users(
+        session, actor=actor, q=q, role=role, limit=paging.limit, offset=paging.offset
+    )
 
 
 @router.delete(

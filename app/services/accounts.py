@@ -7,6 +7,7 @@ Rules enforced here:
 - a token is valid only while its `ver` equals the account's token version: changing the
   password or demoting the account retires earlier tokens;
 - the last admin cannot be demoted or erased, so a municipality can never lock itself out;
+- only admins list accounts;
 - sign-in and password changes are throttled without letting others lock the owner out
   (see `issue_token`).
 """
@@ -14,7 +15,8 @@ Rules enforced here:
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
+from sqlalchemy import ColumnElement, func
 
 from app.core import security
 from app.core.errors import (
@@ -25,7 +27,16 @@ from app.core.errors import (
     NotFound,
 )
 from app.models.base import INT32_MAX, utcnow
-from app.models.user import ROLE_RANK, Role, Token, User, UserCreate, normalise_email
+from app.models.common import Page
+from app.models.user import (
+    ROLE_RANK,
+    Role,
+    Token,
+    User,
+    UserCreate,
+    UserPublic,
+    normalise_email,
+)
 from app.services import audit, throttle
 from app.services.permissions import require_role
 from app.services.throttle import Guard
@@ -218,6 +229,34 @@ def change_password(
         raise InvalidCredentials("The current password is wrong.")
     new_hash = security.hash_password(new)
     stored = session.get(User, user.id, with_for_update=True, populate_existing=True)
+def list_users(
+    session: Session, *, actor: User, q: str | None, role: Role | None, limit: int, offset: int
+) -> Page[UserPublic]:
+    """Accounts for an admin to find (e.g. the id `change_role` needs), by id; `q` matches
+    a substring of the e-mail or the display name, ignoring case. Erased accounts hold
+    nothing to find and are left out."""
+    require_role(actor, Role.admin)
+    where: list[ColumnElement[bool]] = [col(User.erased_at).is_(None)]
+    if role is not None:
+        where.append(col(User.role) == role)
+    if q and q.strip():
+        needle = q.strip().lower()
+        where.append(
+            func.lower(User.email).contains(needle, autoescape=True)
+            | func.lower(User.display_name).contains(needle, autoescape=True)
+        )
+    total = session.exec(select(func.count()).select_from(User).where(*where)).one()
+    users = session.exec(
+        select(User).where(*where).order_by(col(User.id)).limit(limit).offset(offset)
+    ).all()
+    return Page(
+        items=[UserPublic.model_validate(user) for user in users],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
     if stored is None or stored.password_hash != verified:
         raise InvalidCredentials("The current password is wrong.")
     stored.password_hash = new_hash

@@ -25,29 +25,28 @@ from sqlmodel import Session, col, select
 from app.core.errors import (
     BallotSealed,
     NoBallot,
-    NotEligible,
     UnknownReceipt,
     VotingClosed,
 )
 from app.models.ballot import Ballot, BallotCast, BallotPublic, Receipt, ReceiptStatus, VotingCode
 from app.models.base import utcnow
 from app.models.process import Process, ballot_kind, ballot_settings
+    DomainError,
 from app.models.user import User
 from app.services import processes
 from app.services.eligibility import require_eligible
 from app.services.processes import Voting, get_visible, voting_state
 
 
-def _require_open(process: Process, now: datetime) -> None:
-    state = voting_state(process, now)
-    if state == Voting.open:
-        return
+def voting_closed(process: Process, state: Voting) -> DomainError:
+    """The `voting_closed` error for a process whose voting is not open, with the `reason`
+    (`not_open_yet` or `closed`) and the window, so a UI can say when without parsing."""
     window = {
         "opens_at": process.voting_opens_at.isoformat() if process.voting_opens_at else None,
         "closes_at": process.voting_closes_at.isoformat() if process.voting_closes_at else None,
     }
     if state == Voting.closed:
-        raise VotingClosed(
+        return VotingClosed(
             "Voting has closed for this process.", extra={"reason": "closed", **window}
         )
     opens = process.voting_opens_at
@@ -56,7 +55,13 @@ def _require_open(process: Process, now: datetime) -> None:
         if state == Voting.not_open_yet and opens
         else "Voting has not opened yet for this process."
     )
-    raise VotingClosed(when, extra={"reason": "not_open_yet", **window})
+    return VotingClosed(when, extra={"reason": "not_open_yet", **window})
+
+
+def _require_open(process: Process, now: datetime) -> None:
+    state = voting_state(process, now)
+    if state != Voting.open:
+        raise voting_closed(process, state)
 
 
 def holds_code(session: Session, *, process_id: int, user_id: int) -> bool:
@@ -69,14 +74,13 @@ def holds_code(session: Session, *, process_id: int, user_id: int) -> bool:
 
 
 def _require_voter_eligible(session: Session, voter: User, process: Process, now: datetime) -> None:
-    require_eligible(voter, process, now=now)
+    # The code is looked up only where one is needed: most casts pay for no extra query.
+    claimed = True
     if process.require_voting_code:
         assert voter.id is not None
         assert process.id is not None
-        if not holds_code(session, process_id=process.id, user_id=voter.id):
-            raise NotEligible(
-                "This process needs a voting code: claim the code from your letter first."
-            )
+        claimed = holds_code(session, process_id=process.id, user_id=voter.id)
+    require_eligible(voter, process, now=now, action="vote", holds_code=claimed)
 
 
 def _public(process: Process, ballot: Ballot) -> BallotPublic:

@@ -5,14 +5,23 @@
 - `min_age`: the voter must turn at least that age in the calendar year voting opens: the
   year of `voting_opens_at`, else the year the process entered `voting`, else the current
   year (UTC). An account without a birth year fails any age rule.
-Voting codes concern ballots only and are checked by the ballot service.
+- Voting codes concern ballots only: a process with `require_voting_code` takes ballots only
+  from accounts holding a claimed code of it.
+- `reasons` gives every reason at once, as codes (`Reason`), for `GET /processes/{id}/me`
+  and for the `reasons` of a `not_eligible` problem, so the two can never disagree.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Literal
 
-from app.core.errors import NotEligible
-from app.models.process import Process
+from app.core.errors import DomainError, NotEligible
+from app.models.participation import Reason
+from app.models.process import Phase, Process
 from app.models.user import User, normalise_postcode
+from app.services.processes import Voting, voting_state
+
+Action = Literal["submit", "vote"]
 
 
 def voting_year(process: Process, now: datetime) -> int:
@@ -22,21 +31,101 @@ def voting_year(process: Process, now: datetime) -> int:
     return now.year
 
 
-def ineligibility(user: User, process: Process, *, now: datetime) -> str | None:
-    """Why `user` may not take part in `process`, or None when they may."""
+def _postcode_fails(user: User, process: Process) -> bool:
     prefixes = process.postcode_prefixes
-    if prefixes:
-        postcode = normalise_postcode(user.postcode or "")
-        if not postcode or not postcode.startswith(tuple(prefixes)):
-            return f"This process is open to postcodes starting with {', '.join(prefixes)}."
-    if process.min_age is not None:
+    if not prefixes:
+        return False
+    postcode = normalise_postcode(user.postcode or "")
+    return not postcode or not postcode.startswith(tuple(prefixes))
+
+
+def _age_fails(user: User, process: Process, now: datetime) -> bool:
+    if process.min_age is None:
+        return False
+    year = voting_year(process, now)
+    return user.birth_year is None or year - user.birth_year < process.min_age
+
+
+def _needs_verified_email(user: User, process: Process) -> bool:
+    # Verified e-mail addresses arrive with the accounts work (issue 12); until a process
+    # can require one and a user carry the flag, this reason never applies.
+    required = bool(getattr(process, "require_verified_email", False))
+    return required and not bool(getattr(user, "email_verified", True))
+
+
+def _in_phase(process: Process, action: Action, now: datetime) -> bool:
+    if action == "submit":
+        return process.phase == Phase.submission
+    return voting_state(process, now) == Voting.open
+
+
+def reasons(
+    user: User,
+    process: Process,
+    *,
+    now: datetime,
+    action: Action,
+    holds_code: bool,
+    phase: bool = True,
+) -> list[Reason]:
+    """Every reason `user` may not `action` in `process` now, in `Reason`'s order; empty
+    when they may. Voting codes (and verified e-mail) concern ballots only. `holds_code`:
+    whether the account holds a claimed code of this process (ignored when none is needed).
+    With `phase=False` the phase is left to the caller (whose own error comes first)."""
+    found: list[Reason] = []
+    if _postcode_fails(user, process):
+        found.append(Reason.postcode)
+    if _age_fails(user, process, now):
+        found.append(Reason.age)
+    if action == "vote":
+        if process.require_voting_code and not holds_code:
+            found.append(Reason.voting_code)
+        if _needs_verified_email(user, process):
+            found.append(Reason.verified_email)
+    if phase and not _in_phase(process, action, now):
+        found.append(Reason.phase)
+    return found
+
+
+def describe(reason: Reason, process: Process, now: datetime) -> str:
+    """The sentence for a reason, for the `detail` of a `not_eligible` problem."""
+    if reason == Reason.postcode:
+        prefixes = ", ".join(process.postcode_prefixes)
+        return f"This process is open to postcodes starting with {prefixes}."
+    if reason == Reason.age:
         year = voting_year(process, now)
-        if user.birth_year is None or year - user.birth_year < process.min_age:
-            return f"This process is open to residents who turn {process.min_age} in {year}."
-    return None
+        return f"This process is open to residents who turn {process.min_age} in {year}."
+    if reason == Reason.voting_code:
+        return "This process needs a voting code: claim the code from your letter first."
+    if reason == Reason.verified_email:
+        return "This process needs a verified e-mail address: follow the link in your mail."
+    return "The process is not in a phase that allows this."
 
 
-def require_eligible(user: User, process: Process, *, now: datetime) -> None:
-    reason = ineligibility(user, process, now=now)
-    if reason is not None:
-        raise NotEligible(reason)
+def not_eligible(found: Sequence[Reason], process: Process, now: datetime) -> DomainError:
+    """The `not_eligible` error for `found` (non-empty): the first reason as the sentence,
+    every reason as codes in `reasons`."""
+    return NotEligible(
+        describe(found[0], process, now), extra={"reasons": [r.value for r in found]}
+    )
+
+
+def ineligibility(user: User, process: Process, *, now: datetime) -> str | None:
+    """Why `user` may not take part in `process` (postcode and age), or None when they may."""
+    found = reasons(user, process, now=now, action="submit", holds_code=True, phase=False)
+    return describe(found[0], process, now) if found else None
+
+
+def require_eligible(
+    user: User,
+    process: Process,
+    *,
+    now: datetime,
+    action: Action = "submit",
+    holds_code: bool = True,
+) -> None:
+    """Raise `not_eligible` with every reason when `user` may not `action` (the phase is the
+    caller's to check first)."""
+    found = reasons(user, process, now=now, action=action, holds_code=holds_code, phase=False)
+    if found:
+        raise not_eligible(found, process, now)

@@ -79,6 +79,7 @@ def _author(author_id: int | None, display_name: str | None) -> AuthorPublic:
 def _rows(
     session: Session,
     *,
+    viewer: User | None,
     where: list[ColumnElement[bool]],
     order: list[Any] | None = None,
     limit: int | None = None,
@@ -93,6 +94,8 @@ def _rows(
         query = query.order_by(*order)
     if limit is not None:
         query = query.limit(limit).offset(offset)
+    rows = session.exec(query).all()
+    supported = _supported_among(session, viewer, [p.id for p, *_ in rows if p.id is not None])
     return [
         ProposalPublic.model_validate(
             {
@@ -100,14 +103,32 @@ def _rows(
                 "author": _author(proposal.author_id, name),
                 "support_count": supports,
                 "comment_count": comments,
+                "supported_by_me": None if supported is None else proposal.id in supported,
             }
         )
-        for proposal, name, supports, comments in session.exec(query).all()
+        for proposal, name, supports, comments in rows
     ]
 
 
-def _public(session: Session, proposal: Proposal) -> ProposalPublic:
-    return _rows(session, where=[col(Proposal.id) == proposal.id])[0]
+def _supported_among(
+    session: Session, viewer: User | None, proposal_ids: list[int]
+) -> set[int] | None:
+    """Which of these proposals `viewer` supports; None for an anonymous viewer."""
+    if viewer is None:
+        return None
+    if not proposal_ids:
+        return set()
+    return set(
+        session.exec(
+            select(Support.proposal_id).where(
+                Support.user_id == viewer.id, col(Support.proposal_id).in_(proposal_ids)
+            )
+        ).all()
+    )
+
+
+def _public(session: Session, proposal: Proposal, viewer: User | None) -> ProposalPublic:
+    return _rows(session, viewer=viewer, where=[col(Proposal.id) == proposal.id])[0]
 
 
 def _load(
@@ -172,12 +193,12 @@ def submit(
     proposal = Proposal(process_id=process_id, author_id=actor.id, **data.model_dump())
     session.add(proposal)
     session.flush()
-    return _public(session, proposal)
+    return _public(session, proposal, actor)
 
 
 def show(session: Session, *, viewer: User | None, proposal_id: int) -> ProposalPublic:
     proposal, _ = _load(session, proposal_id=proposal_id, viewer=viewer)
-    return _public(session, proposal)
+    return _public(session, proposal, viewer)
 
 
 _SORTS: dict[ProposalSort, list[Any]] = {
@@ -212,7 +233,24 @@ def list_for_process(
             | func.lower(Proposal.summary).contains(needle, autoescape=True)
         )
     total = session.exec(select(func.count()).select_from(Proposal).where(*where)).one()
-    items = _rows(session, where=where, order=_SORTS[sort], limit=limit, offset=offset)
+    items = _rows(
+        session, viewer=viewer, where=where, order=_SORTS[sort], limit=limit, offset=offset
+    )
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+def list_own(session: Session, *, user: User, limit: int, offset: int) -> Page[ProposalPublic]:
+    """The account's own proposals in every process, newest first (any status)."""
+    where: list[ColumnElement[bool]] = [col(Proposal.author_id) == user.id]
+    total = session.exec(select(func.count()).select_from(Proposal).where(*where)).one()
+    items = _rows(
+        session,
+        viewer=user,
+        where=where,
+        order=_SORTS[ProposalSort.newest],
+        limit=limit,
+        offset=offset,
+    )
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -232,7 +270,7 @@ def edit(
         setattr(proposal, key, value)
     session.add(proposal)
     session.flush()
-    return _public(session, proposal)
+    return _public(session, proposal, actor)
 
 
 def withdraw(session: Session, *, actor: User, proposal_id: int) -> ProposalPublic:
@@ -246,7 +284,7 @@ def withdraw(session: Session, *, actor: User, proposal_id: int) -> ProposalPubl
     proposal.status = ProposalStatus.withdrawn
     session.add(proposal)
     session.flush()
-    return _public(session, proposal)
+    return _public(session, proposal, actor)
 
 
 def review(
@@ -297,7 +335,7 @@ def review(
             "review_reason": proposal.review_reason,
         },
     )
-    return _public(session, proposal)
+    return _public(session, proposal, actor)
 
 
 def _support_state(session: Session, *, proposal_id: int, supported: bool) -> SupportState:

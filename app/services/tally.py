@@ -80,6 +80,7 @@ class Rule:
     name: str
     count: Callable[[Election], Outcome]
     pabulib_meta: dict[str, str]
+    explain: Callable[[Election], "tuple[Outcome, list[Explanation]]"]
 
 
 def greedy_order(costs: Sequence[int], votes: Sequence[int]) -> list[int]:
@@ -100,6 +101,12 @@ def greedy(election: Election) -> Outcome:
 
 
 def mes(election: Election) -> Outcome:
+    return _mes(election)[0]
+
+
+def _mes(election: Election) -> tuple[Outcome, Fraction | None]:
+    """The `mes` outcome and the money per voter of the run it comes from (the final Add1
+    budget; None without ballots)."""
     votes = election.votes()
     n = election.voter_count
     voted = {i for i, v in enumerate(votes) if v > 0}
@@ -111,22 +118,33 @@ def mes(election: Election) -> Outcome:
         return Outcome("mes", selected, sum(election.costs[i] for i in selected), votes, ranking)
 
     if n == 0:
-        return outcome([])
+        return outcome([]), None
     run = _EqualShares(election, votes)
-    best, _ = run.run(Fraction(election.budget, n))
+    best_b = Fraction(election.budget, n)
+    best, _ = run.run(best_b)
     if voted <= set(best):
-        return outcome(best)
+        return outcome(best), best_b
     per_voter = election.budget // n  # B' = floor(budget / n) * n + k * n, per voter
     k = 1
     while True:
-        attempt, valid_until = run.run(Fraction(per_voter + k))
+        b = Fraction(per_voter + k)
+        attempt, valid_until = run.run(b)
         if sum(election.costs[i] for i in attempt) > election.budget:
-            return outcome(best)
+            return outcome(best), best_b
         best = attempt
         if voted <= set(best):
-            return outcome(best)
+            return outcome(best), b
         # The same outcome is certain for every per-voter budget below `valid_until`.
-        k = max(k + 1, math.ceil(valid_until - per_voter))
+        next_k = max(k + 1, math.ceil(valid_until - per_voter))
+        # Stepping one unit at a time, Add1 would stand at the last whole b before next_k
+        # should next_k overspend: the explanations are computed at that b.
+        best_b = Fraction(per_voter + next_k - 1)
+        k = next_k
+
+
+def equal_shares_run(election: Election, b: Fraction) -> list[int]:
+    """One run of the Method of Equal Shares at money b per voter, without Add1."""
+    return _EqualShares(election, election.votes()).run(b)[0]
 
 
 class _EqualShares:
@@ -367,6 +385,347 @@ class _Entry:
 _Plan = tuple[int, int, int, int, list[tuple[int, int, int, int, int]], int, int]
 
 
+# -- explanations and fairness ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a proposal won or lost under one rule (exact; rounded only for the reply).
+
+    outcome: `selected`, `did_not_fit` (greedy: it had votes but not the budget left),
+    `underfunded` (mes: its supporters' money did not cover it) or `no_votes`.
+    """
+
+    outcome: str
+    budget_left_when_considered: int | None = None  # greedy
+    round: int | None = None  # mes, selected: 1 for the first funded proposal
+    price_per_support: Fraction | None = None  # mes, selected: rho
+    supporters_paid_in_full: int | None = None  # mes, selected: paid rho * weight * cost
+    supporters_paid_all_they_had: int | None = None  # mes, selected: money ran out
+    supporters_money_left: Fraction | None = None  # mes, losing: at the end of the run
+    shortfall: Fraction | None = None  # mes, losing: cost - supporters_money_left
+    would_win_at_cost: int | None = None  # losing: highest whole cost >= 1 that wins
+
+
+def explain_greedy(election: Election) -> tuple[Outcome, list[Explanation]]:
+    """The greedy outcome and one explanation per proposal (index order).
+
+    `would_win_at_cost` of a losing proposal p, all else equal: lowering p's cost only moves
+    p earlier in the order (cost breaks vote ties), and the budget left along the walk only
+    shrinks, so the costs at which p wins are exactly 1..c*. With the others walked in their
+    own order (L_k = budget left before the k-th of them), p at cost c sits at position
+    k(c) and wins iff c <= L_k(c); within each range of c that keeps the same position the
+    best c is min(range end, L_k). Vote ties are the only positions c can move p between."""
+    outcome = greedy(election)
+    votes, costs, order = outcome.votes, election.costs, outcome.ranking
+    chosen = set(outcome.selected)
+    left_at: dict[int, int] = {}
+    remaining = election.budget
+    for i in order:
+        left_at[i] = remaining
+        if i in chosen:
+            remaining -= costs[i]
+    explanations = []
+    for i in range(len(costs)):
+        if i in chosen:
+            explanations.append(Explanation("selected", budget_left_when_considered=left_at[i]))
+        elif votes[i] == 0:
+            explanations.append(Explanation("no_votes"))
+        else:
+            explanations.append(
+                Explanation(
+                    "did_not_fit",
+                    budget_left_when_considered=left_at[i],
+                    would_win_at_cost=_greedy_would_win(election.budget, costs, votes, order, i),
+                )
+            )
+    return outcome, explanations
+
+
+def _greedy_would_win(
+    budget: int, costs: Sequence[int], votes: Sequence[int], order: Sequence[int], p: int
+) -> int | None:
+    others = [j for j in order if j != p]
+    left = [budget]  # left[k]: budget left before others[k]
+    for j in others:
+        fits = votes[j] > 0 and costs[j] <= left[-1]
+        left.append(left[-1] - costs[j] if fits else left[-1])
+    ahead = sum(1 for j in others if votes[j] > votes[p])
+    tied = [j for j in others if votes[j] == votes[p]]  # in (cost, index) order
+    best: int | None = None
+    for place in range(len(tied) + 1):
+        # p sits after tied[:place] and before tied[place:]
+        low = 1
+        if place:
+            before = tied[place - 1]
+            low = max(low, costs[before] + (0 if before < p else 1))
+        high = costs[p] - 1
+        if place < len(tied):
+            after = tied[place]
+            high = min(high, costs[after] - (0 if p < after else 1))
+        high = min(high, left[ahead + place])
+        if high >= low and (best is None or high > best):
+            best = high
+    return best
+
+
+def explain_mes(election: Election) -> tuple[Outcome, list[Explanation]]:
+    """The `mes` outcome and one explanation per proposal, from a replay of the run at the
+    final Add1 budget b (money per voter), as equalshares.net reports it.
+
+    `would_win_at_cost` of a losing proposal p (at that b, all else equal): while p does not
+    win, the run is the same as without the change, so p wins at cost c iff at some round
+    r of the actual run p, with cost c, is affordable and beats that round's winner (rho,
+    then cost, votes, index), or is affordable once the run has ended. p's rho is
+    nondecreasing in c (payments are concave in rho * c), so within one round the winning
+    costs are 1..c_r, found by bisection; the answer is the largest c_r. p's rho is at
+    least 1 / (its total weight), and its supporters' money only shrinks, which rules out
+    most rounds without looking."""
+    outcome, b = _mes(election)
+    explanations = [Explanation("no_votes") for _ in election.costs]
+    if b is not None:
+        _MesReplay(election, outcome, b).explain(explanations)
+    return outcome, explanations
+
+
+class _MesReplay:
+    """The run at money b per voter, replayed round by round in exact integers: money is
+    held per wallet class (voters who paid the same) as integers over a common `scale`."""
+
+    def __init__(self, election: Election, outcome: Outcome, b: Fraction) -> None:
+        self.costs, self.votes, self.outcome = election.costs, outcome.votes, outcome
+        self.supporters: list[list[tuple[int, int]]] = [[] for _ in self.costs]
+        # per proposal and weight, every supporting voter's group (repeated per voter), so
+        # that counting voters per wallet class runs in C (Counter over map)
+        self.voters: list[dict[int, list[int]]] = [{} for _ in self.costs]
+        for g, (ballot, count) in enumerate(election.ballots):
+            for index, weight in ballot:
+                self.supporters[index].append((g, weight))
+                self.voters[index].setdefault(weight, []).extend([g] * count)
+        self.total_weight = [sum(w * len(groups) for w, groups in v.items()) for v in self.voters]
+        self.class_of = [0] * len(election.ballots)
+        self.scale = b.denominator
+        self.money: dict[int, int] = {0: b.numerator}  # class -> money * scale
+        self.next_class = 1
+
+    def held(self, index: int) -> list[tuple[int, int, int]]:
+        """(money * scale, weight, voters) of the proposal's supporters per wallet class and
+        weight, in ascending money per weight (the first to run out first)."""
+        money, class_of = self.money, self.class_of
+        rows = [
+            (money[c], w, n)
+            for w, groups in self.voters[index].items()
+            for c, n in Counter(map(class_of.__getitem__, groups)).items()
+        ]
+        lcm = math.lcm(*(w for _, w, _ in rows)) if rows else 1
+        rows.sort(key=lambda row: row[0] * (lcm // row[1]))
+        return rows
+
+    def explain(self, explanations: list[Explanation]) -> None:
+        costs, votes = self.costs, self.votes
+        chosen = set(self.outcome.selected)
+        losers = [i for i in range(len(costs)) if votes[i] > 0 and i not in chosen]
+        best: dict[int, int] = {}
+        ceiling = {p: costs[p] - 1 for p in losers}  # no c above it can win from here on
+        for round_, winner in enumerate(self.outcome.selected, start=1):
+            rows = self.held(winner)
+            rest, weight, capped = _payment(
+                costs[winner] * self.scale, rows, self.total_weight[winner]
+            )
+            # rho = q / cost with q = rest / weight (over the scale)
+            rho = Fraction(rest, weight * self.scale * max(costs[winner], 1))
+            paid_all = sum(n for _, _, n in rows[:capped])
+            explanations[winner] = Explanation(
+                "selected",
+                round=round_,
+                price_per_support=rho,
+                supporters_paid_in_full=sum(n for _, _, n in rows) - paid_all,
+                supporters_paid_all_they_had=paid_all,
+            )
+            key = (rho, costs[winner], -votes[winner], winner)
+            for p in losers:
+                if ceiling[p] <= best.get(p, 0) or rho * self.total_weight[p] < 1:
+                    continue  # nothing better possible, or p's rho is above the winner's
+                found, total = self._would_win(p, key, best.get(p, 0) + 1)
+                ceiling[p] = min(ceiling[p], total)
+                if found is not None:
+                    best[p] = found
+            self._pay(winner, rest, weight)
+        for p in losers:
+            left = Fraction(sum(m * n for m, _, n in self.held(p)), self.scale)
+            # Once the run has ended nothing else is affordable: p wins at any cost it can pay.
+            at_end = min(costs[p] - 1, math.floor(left))
+            if at_end >= 1 and at_end > best.get(p, 0):
+                best[p] = at_end
+            explanations[p] = Explanation(
+                "underfunded",
+                supporters_money_left=left,
+                shortfall=costs[p] - left,
+                would_win_at_cost=best.get(p),
+            )
+
+    def _would_win(
+        self, p: int, key: tuple[Fraction, int, int, int], at_least: int
+    ) -> tuple[int | None, int]:
+        """The highest c >= at_least below p's cost at which p beats `key` (None if none),
+        and the whole euros p's supporters hold.
+
+        At cost c the supporters would pay P = sum(n * min(m, rho_w * w * c)) at the
+        winner's rho_w; p's rho is below rho_w iff P > c, or P == c with every supporter
+        capped; equal to it iff P == c otherwise (then the tie-break decides)."""
+        rows = self.held(p)
+        scale = self.scale
+        rho, *tie = key
+        a, bb = rho.numerator, rho.denominator
+        money_total = sum(m * n for m, _, n in rows)
+        prefix = [0]  # money of the first k rows
+        for m, _, n in rows:
+            prefix.append(prefix[-1] + m * n)
+        suffix = [0]  # weight of the rows from k on, built backwards
+        for _, w, n in reversed(rows):
+            suffix.append(suffix[-1] + w * n)
+        suffix.reverse()
+        costs, votes = self.costs, self.votes
+
+        def wins(c: int) -> bool:
+            # capped rows: m / scale < rho * w * c, i.e. m * bb < a * w * c * scale
+            low, high = 0, len(rows)
+            while low < high:
+                middle = (low + high) // 2
+                m, w, _ = rows[middle]
+                if m * bb < a * w * c * scale:
+                    low = middle + 1
+                else:
+                    high = middle
+            paid = bb * prefix[low] + a * c * scale * suffix[low]  # P * scale * bb
+            due = c * scale * bb
+            if paid != due:
+                return paid > due
+            if suffix[low] == 0:
+                return True
+            return (c, -votes[p], p) < tuple(tie)
+
+        total = money_total // scale
+        low, high = at_least, min(costs[p] - 1, total)
+        if high < low or not wins(low):
+            return None, total
+        while low < high:  # wins(low) holds
+            middle = (low + high + 1) // 2
+            if wins(middle):
+                low = middle
+            else:
+                high = middle - 1
+        return low, total
+
+    def _pay(self, winner: int, rest: int, weight: int) -> None:
+        """Every supporter pays min(money, q * w), q = rest / weight: rescale by `weight` so
+        that q * w is whole, and move the supporters to new wallet classes."""
+        self.scale *= weight
+        money = self.money
+        for c in money:
+            money[c] *= weight
+        moved: dict[tuple[int, int], int] = {}
+        class_of = self.class_of
+        for g, w in self.supporters[winner]:
+            old = class_of[g]
+            new = moved.get((old, w))
+            if new is None:
+                new = moved[(old, w)] = self.next_class
+                self.next_class += 1
+                money[new] = max(money[old] - rest * w, 0)
+            class_of[g] = new
+
+
+def _payment(cost: int, rows: Sequence[tuple[int, int, int]], weight: int) -> tuple[int, int, int]:
+    """For rows sorted by money / w (money and cost over one scale): q = rest / weight with
+    sum(n * min(money, q * w)) == cost, as (rest, weight), and how many rows are capped."""
+    rest, capped = cost, 0
+    for m, w, n in rows:
+        if rest * w <= m * weight:  # m / w >= q: this row and the rest pay q * w
+            break
+        rest -= m * n
+        weight -= w * n
+        capped += 1
+    return rest, max(weight, 1), capped
+
+
+@dataclass(frozen=True)
+class Fairness:
+    """How the funded proposals spread over the ballots (vote-rules: fairness figures).
+
+    histogram: ballots by how many of their chosen proposals are funded. A ballot's funded
+    share is the cost of its funded choices over the cost of all its choices (by count when
+    its choices cost nothing); ballots without choices have no share and are left out of
+    the mean and the Gini coefficient."""
+
+    histogram: dict[int, int]
+    mean_funded_share: Fraction
+    gini_funded_share: Fraction
+
+
+def fairness(election: Election, selected: Iterable[int]) -> Fairness:
+    chosen = set(selected)
+    costs = election.costs
+    kinds: Counter[tuple[int, int, int, int]] = Counter()
+    for ballot, count in election.ballots:
+        funded = [i for i, _ in ballot if i in chosen]
+        kinds[
+            (
+                sum(costs[i] for i in funded),
+                sum(costs[i] for i, _ in ballot),
+                len(funded),
+                len(ballot),
+            )
+        ] += count
+    histogram: Counter[int] = Counter()
+    shares: Counter[Fraction] = Counter()
+    for (funded_cost, total_cost, funded, length), count in kinds.items():
+        histogram[funded] += count
+        if total_cost:
+            shares[Fraction(funded_cost, total_cost)] += count
+        elif length:
+            shares[Fraction(funded, length)] += count
+    n = sum(shares.values())
+    # Gini = sum over all pairs |x_i - x_j| / (2 n^2 mean) = D / (n * total), where
+    # D = sum of x_j - x_i over the pairs i < j in sorted order = sum_k count_k * x_k *
+    # (ballots below x_k - ballots above x_k). Summed per denominator, then as a tree of
+    # unreduced fractions: adding thousands of unlike fractions one by one would reduce a
+    # huge denominator at every step.
+    spread: dict[int, int] = {}
+    mass: dict[int, int] = {}
+    below = 0
+    for share in sorted(shares):
+        count = shares[share]
+        above = n - below - count
+        den = share.denominator
+        spread[den] = spread.get(den, 0) + share.numerator * count * (below - above)
+        mass[den] = mass.get(den, 0) + share.numerator * count
+        below += count
+    differences, total = _sum_fractions(spread), _sum_fractions(mass)
+    return Fairness(
+        histogram={k: histogram.get(k, 0) for k in range(max(histogram, default=0) + 1)},
+        mean_funded_share=Fraction(total[0], total[1] * n) if n else Fraction(0),
+        gini_funded_share=(
+            Fraction(differences[0] * total[1], differences[1] * total[0] * n)
+            if total[0]
+            else Fraction(0)
+        ),
+    )
+
+
+def _sum_fractions(terms: dict[int, int]) -> tuple[int, int]:
+    """sum(numerator / denominator) over {denominator: numerator}, unreduced, pairwise."""
+    pairs = [(num, den) for den, num in terms.items()] or [(0, 1)]
+    while len(pairs) > 1:
+        paired = [
+            (a * d + c * b, b * d) for (a, b), (c, d) in zip(pairs[::2], pairs[1::2], strict=False)
+        ]
+        if len(pairs) % 2:
+            paired.append(pairs[-1])
+        pairs = paired
+    return pairs[0]
+
+
 # The rules, by the name the API and the command line use.
 RULES: dict[str, Rule] = {
     "greedy": Rule(
@@ -374,6 +733,7 @@ RULES: dict[str, Rule] = {
         greedy,
         # A proposal with 0 votes is never selected, which plain pabulib `greedy` does not know.
         {"rule": "greedy-threshold", "min_project_score_threshold": "1"},
+        explain_greedy,
     ),
-    "mes": Rule("mes", mes, {"rule": "equalshares/add1"}),
+    "mes": Rule("mes", mes, {"rule": "equalshares/add1"}, explain_mes),
 }

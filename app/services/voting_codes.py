@@ -33,13 +33,12 @@ from app.core.errors import (
     DomainError,
     InvalidCode,
     InvalidPhase,
-    VotingClosed,
 )
 from app.models.ballot import CodeClaimed, VotingCode
 from app.models.base import utcnow
 from app.models.process import Phase
 from app.models.user import Role, User
-from app.services import audit, processes, throttle
+from app.services import audit, ballots, processes, throttle
 from app.services.permissions import require_role
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -99,8 +98,9 @@ def generate(session: Session, *, actor: User, process_id: int, count: int, key:
 
 def _open_for_claims(session: Session, *, process_id: int, actor: User, now: datetime) -> None:
     process = processes.get_visible(session, process_id=process_id, viewer=actor, lock="key_share")
-    if processes.voting_state(process, now) == processes.Voting.closed:
-        raise VotingClosed("Voting has closed for this process.")
+    state = processes.voting_state(process, now)
+    if state == processes.Voting.closed:
+        raise ballots.voting_closed(process, state)
 
 
 def claim(

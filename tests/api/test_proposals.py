@@ -38,7 +38,8 @@ def test_an_eligible_resident_submits(client: TestClient, actors: Actors, sessio
     assert body["author"] == {"id": actors.author.id, "display_name": "Author"}
     assert body["cost"] is None
     assert (body["support_count"], body["comment_count"]) == (0, 0)
-    assert client.get(f"{API}/proposals/{body['id']}").json() == body
+    shown = client.get(f"{API}/proposals/{body['id']}", headers=actors.author.headers).json()
+    assert shown == body
 
 
 @pytest.mark.parametrize(

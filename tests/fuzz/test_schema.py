@@ -1,7 +1,7 @@
 """Schema fuzzing: schemathesis drives every operation of the OpenAPI document with
-generated requests, as an anonymous caller, a resident and an admin. Every response must
-be free of server errors and conform to the document: documented status codes, media
-types (problem+json included) and response schemas."""
+generated requests, as an anonymous caller, a resident, a moderator and an admin. Every
+response must be free of server errors and conform to the document: documented status
+codes, media types (problem+json included) and response schemas."""
 
 from pathlib import Path
 from tempfile import mkdtemp
@@ -44,13 +44,19 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _document_app)
 def roles(app: FastAPI, session: Session, settings: Settings) -> dict[str, dict[str, str]]:
     """Something for generated ids to hit, and a token per role."""
     admin = make_user(session, role=Role.admin)
+    moderator = make_user(session, role=Role.moderator)
     resident = make_user(session)
     for phase in (Phase.submission, Phase.voting, Phase.closed):
         process = make_process(session, phase=phase)
         for status in ProposalStatus:
             make_proposal(session, process, resident, status=status)
     key = settings.signing_key()
-    return {"anonymous": {}, "resident": auth(resident, key), "admin": auth(admin, key)}
+    return {
+        "anonymous": {},
+        "resident": auth(resident, key),
+        "moderator": auth(moderator, key),
+        "admin": auth(admin, key),
+    }
 
 
 @schema.parametrize()
