@@ -668,12 +668,12 @@ def fairness(election: Election, selected: Iterable[int]) -> Fairness:
     costs = election.costs
     kinds: Counter[tuple[int, int, int, int]] = Counter()
     for ballot, count in election.ballots:
-        funded = [i for i, _ in ballot if i in chosen]
+        hits = [i for i, _ in ballot if i in chosen]
         kinds[
             (
-                sum(costs[i] for i in funded),
+                sum(costs[i] for i in hits),
                 sum(costs[i] for i, _ in ballot),
-                len(funded),
+                len(hits),
                 len(ballot),
             )
         ] += count
