@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 import psycopg
@@ -140,7 +141,7 @@ def free_port() -> int:
         return port
 
 
-def start_server(port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_server(port: int, workers: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
     env = dict(
         os.environ,
         DATABASE_URL=database_url(),
@@ -173,7 +174,7 @@ def start_server(port: int, workers: int) -> subprocess.Popen[bytes]:
         cwd=Path(__file__).resolve().parents[1],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
         start_new_session=True,
     )
     deadline = time.monotonic() + 60
@@ -184,7 +185,13 @@ def start_server(port: int, workers: int) -> subprocess.Popen[bytes]:
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline or server.poll() is not None:
-            raise SystemExit("the server did not start")
+            # A half-started server would keep its port and workers: stop it first.
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+            log.seek(0)
+            tail = log.read().decode(errors="replace").strip().splitlines()[-15:]
+            raise SystemExit("the server did not start:\n" + "\n".join(tail))
         time.sleep(0.2)
 
 
@@ -294,7 +301,8 @@ def main() -> None:
     post = work / "post.lua"
     post.write_text(POST_LUA)
     port = free_port()
-    server = start_server(port, options.workers)
+    server_log = (work / "server.log").open("w+b")
+    server = start_server(port, options.workers, server_log)
     base = f"http://127.0.0.1:{port}"
     try:
         baseline, casts, ack_dirs = [], [], []
