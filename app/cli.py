@@ -45,6 +45,7 @@ def serve(
     settings = get_settings()
     try:
         settings.require_strong_secret()
+        settings.require_mail_transport()
         apply_migrations(settings.database_url)
         # Resolved once here, so a generated development key exists before workers start.
         settings.signing_key()
@@ -101,9 +102,9 @@ def _warn_about_unverified_voters(database_url: str) -> None:
     finally:
         engine.dispose()
     typer.echo(
-        "warning: e-mail addresses are not verified, so without voting codes one person "
-        "with several accounts casts several ballots; entering voting is refused "
-        "(unverified_voters) unless a process requires codes or sets allow_unverified_voters.",
+        "warning: without voting codes or verified e-mail addresses one person with several "
+        "accounts casts several ballots; entering voting is refused (unverified_voters) "
+        "unless a process requires codes or verified e-mail, or sets allow_unverified_voters.",
         err=True,
     )
     for name in names:
@@ -171,6 +172,52 @@ def prune() -> None:
     finally:
         engine.dispose()
     typer.echo(f"pruned {removed} expired throttle records")
+
+
+@cli.command("send-mail")
+def send_mail(
+    loop: Annotated[
+        bool, typer.Option("--loop", help="Keep sending, a pass every --interval seconds.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(help="Seconds between passes with --loop.", min=0.1)
+    ] = 5.0,
+) -> None:
+    """Send the mail that is due from the outbox: one pass (for cron), or --loop.
+
+    Safe beside the servers' own senders and other send-mail runs: each mail is claimed
+    before it is sent. Set MAIL_SENDER_INTERVAL_SECONDS=0 on the servers to leave all
+    sending to this command (e.g. in a container of its own).
+    """
+    import time
+
+    from app.core.config import ConfigError, get_settings
+    from app.core.db import make_engine
+    from app.services import mail
+
+    settings = get_settings()
+    try:
+        settings.require_mail_transport()
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+    mailer = mail.make_mailer(settings)
+    engine = make_engine(settings.database_url)
+    typer.echo(f"mail goes to {mailer.description}", err=True)
+    try:
+        while True:
+            result = mail.deliver_due(engine, mailer)
+            typer.echo(
+                f"sent {result.sent}, retrying {result.retrying}, failed {result.failed}, "
+                f"dropped {result.dropped}",
+                err=True,
+            )
+            if not loop:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+    finally:
+        engine.dispose()
 
 
 @cli.command()

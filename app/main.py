@@ -1,5 +1,7 @@
 """The application factory: `create_app()` wires settings, database, errors and routers."""
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +11,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from sqlalchemy import Engine
 
 from app import __version__
 from app.core.config import Settings, get_settings
@@ -19,8 +22,20 @@ from app.core.middleware import (
     RequestContextMiddleware,
 )
 from app.core.problems import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
-from app.routers import audit, auth, ballots, health, paper, processes, proposals, results, users
+from app.routers import (
+    admin,
+    audit,
+    auth,
+    ballots,
+    health,
+    paper,
+    processes,
+    proposals,
+    results,
+    users,
+)
 from app.routers.deps import API_PREFIX
+from app.services.mail import Mailer, make_mailer, sender_loop
 from app.services.throttle import make_guard
 
 DESCRIPTION = """
@@ -36,6 +51,7 @@ Every error is `application/problem+json` with a stable `code`.
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.require_strong_secret()
+    settings.require_mail_transport()
     engine = make_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
@@ -43,13 +59,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     admitted = settings.db_pool_size + settings.db_max_overflow
+    mailer = make_mailer(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Sync handlers need a thread beyond every admitted request (see the concurrency limit).
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = max(limiter.total_tokens, admitted + 10)
+        sender = _start_mail_sender(engine, mailer, settings.mail_sender_interval_seconds)
         yield
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
         engine.dispose()
 
     app = FastAPI(
@@ -60,12 +82,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.mailer = mailer
     app.state.signing_key = settings.signing_key()
     app.state.guard = make_guard(engine, settings, app.state.signing_key)
 
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (auth, users, processes, proposals, ballots, paper, results, audit):
+    for module in (auth, users, processes, proposals, ballots, paper, results, audit, admin):
         app.include_router(module.router, prefix=API_PREFIX)
 
     # Added last runs first: the request id and size limit wrap everything, CORS included.
@@ -84,6 +107,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     logging.getLogger("wijkbudget").setLevel(settings.log_level.upper())
     return app
+
+
+def _start_mail_sender(
+    engine: Engine, mailer: Mailer, interval: float
+) -> "asyncio.Task[None] | None":
+    log = logging.getLogger("wijkbudget.mail")
+    if interval <= 0:
+        log.info(
+            "mail goes to %s; no sender in this server (run wijkbudget send-mail)",
+            mailer.description,
+        )
+        return None
+    log.info("mail goes to %s, sent every %s s", mailer.description, interval)
+    return asyncio.create_task(sender_loop(engine, mailer, interval))
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -50,6 +50,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "database_url": database_url,
         "secret_key": TEST_SECRET,
         "cors_origins": ["https://stem.example.org"],
+        # The mail tests start a sender of their own, against their own SMTP server.
+        "mail_sender_interval_seconds": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

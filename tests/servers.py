@@ -67,6 +67,8 @@ class ServerProcess:
             SECRET_KEY=TEST_SECRET,
             ENVIRONMENT="test",
             LOG_LEVEL="WARNING",
+            # No mail sender: it would write .eml files into the working directory.
+            MAIL_SENDER_INTERVAL_SECONDS="0",
         )
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(

@@ -1,7 +1,8 @@
 """Settings, read from environment variables and an optional `.env` file.
 
-Only `SECRET_KEY` has rules beyond its type: outside development it must be set and strong
-(`require_strong_secret`); in development a missing key is generated once and kept in a file
+`SECRET_KEY` has rules beyond its type: outside development it must be set and strong
+(`require_strong_secret`); in production `SMTP_URL` must be set (`require_mail_transport`);
+in development a missing key is generated once and kept in a file
 beside the default database, so every worker and every restart accepts the same tokens.
 """
 
@@ -62,7 +63,36 @@ class Settings(BaseSettings):
     register_window_minutes: int = Field(default=60, ge=1)
     claim_max_per_address: int = Field(default=30, ge=1)
     claim_window_minutes: int = Field(default=60, ge=1)
+    # POST /analysis/tally: its own body limit (a pabulib file, far above MAX_BODY_BYTES), at
+    # most this many votes (Equal Shares on 100,000 takes seconds of a worker), and per
+    # client address this many analyses per window.
+    analysis_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    analysis_max_votes: int = Field(default=100_000, ge=1)
+    analysis_max_per_address: int = Field(default=10, ge=1)
+    analysis_window_minutes: int = Field(default=60, ge=1)
     log_level: str = "INFO"
+    # Mail (see app/services/mail.py). SMTP_URL: smtp://user:pass@host:587 (STARTTLS when the
+    # server offers it), smtp+starttls:// (STARTTLS required) or smtps://host:465 (implicit
+    # TLS). Without it outside production, mail is written as .eml files to MAIL_OUTBOX_DIR.
+    smtp_url: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=20, gt=0, le=300)
+    mail_from: str = "Wijkbudget <noreply@wijkbudget.localhost>"
+    frontend_url: str = "http://localhost:3000"
+    mail_outbox_dir: str = "outbox"
+    # Seconds between the in-server sender's passes; 0: no sender in the server (then run
+    # `wijkbudget send-mail --loop`, or from cron).
+    mail_sender_interval_seconds: float = Field(default=5, ge=0, le=3600)
+    # Attempts before a mail is kept as failed for good; waits between attempts double from
+    # MAIL_RETRY_SECONDS up to MAIL_RETRY_MAX_SECONDS (defaults: about a day in all).
+    mail_max_attempts: int = Field(default=12, ge=1, le=100)
+    mail_retry_seconds: float = Field(default=30, ge=0)
+    mail_retry_max_seconds: float = Field(default=3 * 3600, ge=0)
+    # A vote confirmation (receipt and link, never the ballot) to verified accounts.
+    mail_ballot_receipts: bool = True
+    # Abuse limits of the mail actions (per hour).
+    verify_email_max_per_account: int = Field(default=5, ge=1)
+    password_reset_max_per_email: int = Field(default=5, ge=1)
+    password_reset_max_per_address: int = Field(default=20, ge=1)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -107,6 +137,15 @@ class Settings(BaseSettings):
             raise ConfigError(
                 f"{problem}. Outside development Wijkbudget needs a strong key; generate one "
                 'with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+            )
+
+    def require_mail_transport(self) -> None:
+        """In production mail must really leave: a missing SMTP_URL is refused at start."""
+        if self.environment == "production" and self.smtp_url is None:
+            raise ConfigError(
+                "SMTP_URL is not set. In production Wijkbudget sends mail (verification, "
+                "password reset, vote confirmations) over SMTP; set e.g. "
+                "SMTP_URL=smtp://user:password@smtp.example.org:587 and MAIL_FROM."
             )
 
     def signing_key(self) -> str:

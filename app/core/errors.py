@@ -62,12 +62,19 @@ class DomainError(Exception):
         self.extra = dict(extra or {})
 
 
+# Every error made by `_error`, in order: the OpenAPI document lists their codes as the
+# enum of `Problem.code`, so a client can switch on them exhaustively.
+CATALOGUE: list[type[DomainError]] = []
+
+
 def _error(kind: Kind, code: str, title: str) -> type[DomainError]:
-    return type(
+    error = type(
         "".join(part.capitalize() for part in code.split("_")),
         (DomainError,),
         {"kind": kind, "code": code, "title": title},
     )
+    CATALOGUE.append(error)
+    return error
 
 
 # One line per error: the whole catalogue a client may meet, in one place.
@@ -113,6 +120,11 @@ ResultsNotPublished = _error(Kind.not_found, "results_not_published", "Results n
 AlreadySealed = _error(Kind.conflict, "already_sealed", "Already sealed")
 BallotSealed = _error(Kind.gone, "ballot_sealed", "Ballots of this process are sealed")
 UnverifiedVoters = _error(Kind.conflict, "unverified_voters", "Voters would not be verified")
+# Accounts and mail
+InvalidToken = _error(Kind.invalid, "invalid_token", "Invalid or expired link")
+ProfileLocked = _error(
+    Kind.conflict, "profile_locked", "Postcode and birth year are locked while your vote counts"
+)
 
 # Paper ballots
 EntryMismatch = _error(Kind.conflict, "entry_mismatch", "The two keyings of the batch differ")

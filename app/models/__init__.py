@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from app.models import base as base
 from app.models.audit import AuditEntry
 from app.models.ballot import Ballot, Receipt, VotingCode
+from app.models.mail import AccountToken, OutgoingMail
 from app.models.paper import PaperBatch, PaperEntry
 from app.models.process import Process
 from app.models.proposal import Comment, Proposal, Support
@@ -15,9 +16,11 @@ from app.models.user import User
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AccountToken",
     "AuditEntry",
     "Ballot",
     "Comment",
+    "OutgoingMail",
     "PaperBatch",
     "PaperEntry",
     "Process",

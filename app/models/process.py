@@ -54,6 +54,8 @@ class Process(SQLModel, table=True):
     )
     min_age: int | None = SQLField(default=None, nullable=True)
     require_voting_code: bool = SQLField(default=False, nullable=False)
+    # Ballots only from accounts whose e-mail address was verified by a mailed link.
+    require_verified_email: bool = SQLField(default=False, nullable=False)
     # A paper ballot without a voting code is then invalid (`voting_code_required`).
     require_voting_code_on_paper: bool = SQLField(default=False, nullable=False)
     tally_rule: str = SQLField(sa_column=Column(String(16), nullable=False))
@@ -118,6 +120,9 @@ class EligibilitySpec(Schema):
         default=None, description="Age reached in the calendar year voting opens; null: none."
     )
     require_voting_code: bool = False
+    require_verified_email: bool = Field(
+        default=False, description="Ballots only from accounts with a verified e-mail address."
+    )
     require_voting_code_on_paper: bool = Field(
         default=False, description="A paper ballot without a voting code is then invalid."
     )
@@ -186,6 +191,7 @@ class EligibilityPatch(Schema):
     postcode_prefixes: Annotated[list[Prefix], Field(max_length=200)] | None = None
     min_age: Annotated[int, Field(ge=0, le=150)] | None = None
     require_voting_code: bool | None = None
+    require_verified_email: bool | None = None
     require_voting_code_on_paper: bool | None = None
 
 
@@ -242,6 +248,7 @@ def spec_of(process: Process) -> dict[str, Any]:
             "postcode_prefixes": list(process.postcode_prefixes),
             "min_age": process.min_age,
             "require_voting_code": process.require_voting_code,
+            "require_verified_email": process.require_verified_email,
             "require_voting_code_on_paper": process.require_voting_code_on_paper,
         },
         "tally_rule": process.tally_rule,
@@ -273,6 +280,7 @@ def apply_spec(process: Process, spec: ProcessCreate) -> None:
     process.postcode_prefixes = list(spec.eligibility.postcode_prefixes)
     process.min_age = spec.eligibility.min_age
     process.require_voting_code = spec.eligibility.require_voting_code
+    process.require_verified_email = spec.eligibility.require_verified_email
     process.require_voting_code_on_paper = spec.eligibility.require_voting_code_on_paper
     process.tally_rule = spec.tally_rule
     process.voting_opens_at = spec.voting_opens_at

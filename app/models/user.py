@@ -3,7 +3,7 @@
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import (
     AfterValidator,
@@ -13,7 +13,9 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 from sqlalchemy import CheckConstraint, Column, String
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
@@ -34,9 +36,41 @@ class Role(StrEnum):
 ROLE_RANK = {Role.resident: 0, Role.moderator: 1, Role.admin: 2}
 
 
+class Language(StrEnum):
+    """The language of an account's mails."""
+
+    nl = "nl"
+    en = "en"
+
+
+DEFAULT_LANGUAGE = Language.en
+
+
+def language_from_header(accept_language: str | None) -> Language:
+    """The first supported language of an `Accept-Language` header, by its q-values; the
+    default (English, as the API's own messages) when none is supported."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        ranked.append((-quality, position, tag.strip().lower().split("-")[0]))
+    for quality, _, tag in sorted(ranked):
+        if quality < 0 and tag in Language.__members__:
+            return Language(tag)
+    return DEFAULT_LANGUAGE
+
+
 class User(SQLModel, table=True):
     __tablename__ = "user_account"
-    __table_args__ = (CheckConstraint("role IN ('resident', 'moderator', 'admin')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('resident', 'moderator', 'admin')", name="role"),
+        CheckConstraint("language IN ('nl', 'en')", name="language"),
+    )
 
     id: int | None = SQLField(default=None, primary_key=True)
     email: str = SQLField(sa_column=Column(String(254), nullable=False, unique=True))
@@ -45,7 +79,11 @@ class User(SQLModel, table=True):
     role: str = SQLField(default=Role.resident, sa_column=Column(String(16), nullable=False))
     postcode: str | None = SQLField(default=None, sa_column=Column(String(16), nullable=True))
     birth_year: int | None = SQLField(default=None, nullable=True)
-    # Bumped on a password change or a demotion: tokens carrying an older value stop working.
+    # Set when a link mailed to `email` was followed; a new email is unverified again.
+    email_verified: bool = SQLField(default=False, nullable=False)
+    language: str = SQLField(default=DEFAULT_LANGUAGE, sa_column=Column(String(2), nullable=False))
+    # Bumped on a password change, a reset, a sign-out or a demotion: tokens carrying an
+    # older value stop working.
     token_version: int = SQLField(default=0, nullable=False)
     created_at: datetime = SQLField(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
@@ -103,6 +141,31 @@ class UserCreate(Schema):
     display_name: Name
     postcode: Postcode | None = None
     birth_year: BirthYear | None = None
+    language: Language | None = Field(
+        default=None, description="Of the account's mails; else from Accept-Language."
+    )
+
+
+class UserUpdate(Schema):
+    """`PATCH /users/me`: only the fields sent change. `postcode` and `birth_year` may be
+    null (removed); the others may not."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"display_name": "Anna B.", "language": "nl"}]}
+    )
+
+    display_name: Name | None = None
+    language: Language | None = None
+    postcode: Postcode | None = None
+    birth_year: BirthYear | None = None
+    email: Email | None = None
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Self:
+        for name in ("display_name", "language", "email"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise PydanticCustomError("missing", f"{name} cannot be null")
+        return self
 
 
 class UserPublic(BaseModel):
@@ -114,6 +177,8 @@ class UserPublic(BaseModel):
     role: Role
     postcode: str | None
     birth_year: int | None
+    email_verified: bool
+    language: Language
     created_at: datetime
 
 
@@ -137,6 +202,28 @@ class SignIn(BaseModel):
     grant_type: Annotated[str, StringConstraints(pattern="^password$")] | None = Field(
         default=None, description="`password`, when sent."
     )
+
+
+TokenText = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
+
+
+class EmailVerification(Schema):
+    token: TokenText
+
+
+class PasswordResetRequest(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "anna@example.org"}]})
+
+    email: Email
+
+
+class PasswordReset(Schema):
+    token: TokenText
+    new_password: Password
+
+
+class Accepted(BaseModel):
+    status: str = Field(examples=["sent if the account exists"])
 
 
 class Token(BaseModel):

@@ -40,6 +40,7 @@ from app.routers.deps import (
     CurrentUser,
     OptionalUser,
     SessionDep,
+    SettingsDep,
     Throttle,
 )
 from app.services import ballots, voting_codes
@@ -69,9 +70,19 @@ BALLOT_RULE_ERRORS = (
     "`points`. Casting again replaces the earlier ballot atomically and issues a new receipt.",
 )
 def cast_ballot(
-    process_id: int, data: BallotCast, voter: CurrentUser, session: SessionDep
+    process_id: int,
+    data: BallotCast,
+    voter: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> BallotPublic:
-    return ballots.cast(session, voter=voter, process_id=process_id, data=data)
+    return ballots.cast(
+        session,
+        voter=voter,
+        process_id=process_id,
+        data=data,
+        confirm_by_mail=settings.mail_ballot_receipts,
+    )
 
 
 @router.get(

@@ -13,7 +13,7 @@ from app.core.config import Settings
 from app.core.db import open_session
 from app.core.errors import NotAuthenticated
 from app.models.base import INT32_MAX
-from app.models.user import User
+from app.models.user import Language, User, language_from_header
 from app.services import accounts
 from app.services.throttle import Guard
 
@@ -126,3 +126,11 @@ async def get_guard(request: Request) -> Guard:
 
 ClientAddress = Annotated[str, Depends(get_client_address)]
 Throttle = Annotated[Guard, Depends(get_guard)]
+
+
+async def get_language(request: Request) -> Language:
+    """The caller's language by `Accept-Language`, for an account made now."""
+    return language_from_header(request.headers.get("accept-language"))
+
+
+PreferredLanguage = Annotated[Language, Depends(get_language)]

@@ -5,11 +5,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from app.core.errors import (
+    EmailTaken,
     Forbidden,
     InvalidCredentials,
     LastAdmin,
     NotAuthenticated,
     NotFound,
+    ProfileLocked,
     TooManyAttempts,
     ValidationFailed,
 )
@@ -17,9 +19,9 @@ from app.core.problems import problem_responses
 from app.models.common import NoNul, Page
 from app.models.export import AccountExport
 from app.models.proposal import ProposalPublic
-from app.models.user import PasswordChange, Role, RoleUpdate, UserPublic
+from app.models.user import PasswordChange, Role, RoleUpdate, UserPublic, UserUpdate
 from app.routers.deps import CurrentUser, Paging, SessionDep, Throttle
-from app.services import accounts, privacy, proposals
+from app.services import accounts, my_account, privacy, proposals
 
 SearchText = Annotated[str, NoNul]
 
@@ -34,6 +36,19 @@ router = APIRouter(prefix="/users", tags=["accounts"])
 )
 def me(user: CurrentUser) -> UserPublic:
     return UserPublic.model_validate(user)
+
+
+@router.patch(
+    "/me",
+    response_model=UserPublic,
+    responses=problem_responses(NotAuthenticated, ValidationFailed, ProfileLocked, EmailTaken),
+    summary="Edit your profile",
+    description="Only the fields sent change. A new `email` is unverified until the link "
+    "mailed to it is followed. `postcode` and `birth_year` cannot change while you have a "
+    "ballot in a process in `voting` (`profile_locked`).",
+)
+def update_me(data: UserUpdate, user: CurrentUser, session: SessionDep) -> UserPublic:
+    return UserPublic.model_validate(my_account.update_profile(session, user=user, data=data))
 
 
 @router.post(

@@ -9,14 +9,16 @@ Rules enforced here:
 - the last admin cannot be demoted or erased, so a municipality can never lock itself out;
 - only admins list accounts;
 - sign-in and password changes are throttled without letting others lock the owner out
-  (see `issue_token`).
+  (see `issue_token`);
+- registration queues a verification mail in its own transaction (the outbox); the rest of
+  what a resident does with the account's mail is in app/services/my_account.py.
 """
 
 from datetime import datetime
 
+from sqlalchemy import ColumnElement, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
-from sqlalchemy import ColumnElement, func
 
 from app.core import security
 from app.core.errors import (
@@ -28,8 +30,11 @@ from app.core.errors import (
 )
 from app.models.base import INT32_MAX, utcnow
 from app.models.common import Page
+from app.models.mail import MailKind
 from app.models.user import (
+    DEFAULT_LANGUAGE,
     ROLE_RANK,
+    Language,
     Role,
     Token,
     User,
@@ -37,7 +42,7 @@ from app.models.user import (
     UserPublic,
     normalise_email,
 )
-from app.services import audit, throttle
+from app.services import audit, mail, throttle
 from app.services.permissions import require_role
 from app.services.throttle import Guard
 
@@ -59,10 +64,13 @@ def register_from(
     data: UserCreate,
     address: str,
     guard: Guard,
+    language: Language = DEFAULT_LANGUAGE,
     now: datetime | None = None,
 ) -> User:
     """Self-registration, throttled per client address: every attempt counts, also one that
-    fails (a taken email), so the count is kept in a transaction of its own."""
+    fails (a taken email), so the count is kept in a transaction of its own. The account's
+    language is the body's, else `language` (from Accept-Language); a verification mail is
+    queued with the account."""
     now = now or utcnow()
     throttle.reserve(
         session,
@@ -71,10 +79,18 @@ def register_from(
         now=now,
         what="registrations",
     )
-    return register(session, data=data)
+    user = register(session, data=data, language=language)
+    mail.enqueue(session, kind=MailKind.verify_email, to=user.email, user_id=user.id, now=now)
+    return user
 
 
-def register(session: Session, *, data: UserCreate, role: Role = Role.resident) -> User:
+def register(
+    session: Session,
+    *,
+    data: UserCreate,
+    role: Role = Role.resident,
+    language: Language = DEFAULT_LANGUAGE,
+) -> User:
     # Hash before the first statement: on SQLite that statement takes the write lock, and
     # every other writer would wait for Argon2.
     password_hash = security.hash_password(data.password)
@@ -87,6 +103,7 @@ def register(session: Session, *, data: UserCreate, role: Role = Role.resident) 
         role=role,
         postcode=data.postcode,
         birth_year=data.birth_year,
+        language=data.language or language,
     )
     session.add(user)
     try:
@@ -203,32 +220,6 @@ def change_role(session: Session, *, actor: User, user_id: int, role: Role) -> U
     return user
 
 
-def change_password(
-    session: Session,
-    *,
-    user: User,
-    current: str,
-    new: str,
-    guard: Guard,
-    now: datetime | None = None,
-) -> None:
-    """Change the password, throttled like sign-in (wrong current passwords per account).
-
-    Both Argon2 runs (checking the current password, hashing the new one) happen before
-    the write transaction starts, so SQLite's write lock is not held meanwhile. The write
-    then checks that the hash it verified against is still the stored one: a password
-    changed in between makes this attempt wrong."""
-    now = now or utcnow()
-    assert user.id is not None
-    bucket = guard.bucket("password", str(user.id))
-    attempt = throttle.reserve(
-        session, guard, [(bucket, guard.limits.password_change)], now=now, what="wrong passwords"
-    )
-    verified = user.password_hash
-    if not security.verify_password(current, verified):
-        raise InvalidCredentials("The current password is wrong.")
-    new_hash = security.hash_password(new)
-    stored = session.get(User, user.id, with_for_update=True, populate_existing=True)
 def list_users(
     session: Session, *, actor: User, q: str | None, role: Role | None, limit: int, offset: int
 ) -> Page[UserPublic]:
@@ -257,6 +248,32 @@ def list_users(
     )
 
 
+def change_password(
+    session: Session,
+    *,
+    user: User,
+    current: str,
+    new: str,
+    guard: Guard,
+    now: datetime | None = None,
+) -> None:
+    """Change the password, throttled like sign-in (wrong current passwords per account).
+
+    Both Argon2 runs (checking the current password, hashing the new one) happen before
+    the write transaction starts, so SQLite's write lock is not held meanwhile. The write
+    then checks that the hash it verified against is still the stored one: a password
+    changed in between makes this attempt wrong."""
+    now = now or utcnow()
+    assert user.id is not None
+    bucket = guard.bucket("password", str(user.id))
+    attempt = throttle.reserve(
+        session, guard, [(bucket, guard.limits.password_change)], now=now, what="wrong passwords"
+    )
+    verified = user.password_hash
+    if not security.verify_password(current, verified):
+        raise InvalidCredentials("The current password is wrong.")
+    new_hash = security.hash_password(new)
+    stored = session.get(User, user.id, with_for_update=True, populate_existing=True)
     if stored is None or stored.password_hash != verified:
         raise InvalidCredentials("The current password is wrong.")
     stored.password_hash = new_hash

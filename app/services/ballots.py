@@ -4,6 +4,8 @@ Rules enforced here (on top of `ballot_rules`, in the contract's order):
 - a cast needs phase `voting` and, when set, `voting_opens_at <= now < voting_closes_at`
   (`voting_closed`), then an eligible voter (`not_eligible`): postcode and age rules, and a
   claimed voting code when the process requires one;
+- a voter with a verified e-mail address gets a confirmation mail with the receipt (never
+  the ballot's content) when `confirm_by_mail`, queued in the cast's own transaction;
 - one ballot per voter per process, by a unique constraint; casting again replaces the
   earlier ballot in one atomic upsert, so the tally never sees both or neither;
 - a cast takes a KEY SHARE lock on the process row while a move to `closed` takes an UPDATE
@@ -24,16 +26,17 @@ from sqlmodel import Session, col, select
 
 from app.core.errors import (
     BallotSealed,
+    DomainError,
     NoBallot,
     UnknownReceipt,
     VotingClosed,
 )
 from app.models.ballot import Ballot, BallotCast, BallotPublic, Receipt, ReceiptStatus, VotingCode
 from app.models.base import utcnow
+from app.models.mail import MailKind
 from app.models.process import Process, ballot_kind, ballot_settings
-    DomainError,
 from app.models.user import User
-from app.services import processes
+from app.services import mail, processes
 from app.services.eligibility import require_eligible
 from app.services.processes import Voting, get_visible, voting_state
 
@@ -115,7 +118,13 @@ def _upsert_statement(dialect: str) -> Executable:
 
 
 def cast(
-    session: Session, *, voter: User, process_id: int, data: BallotCast, now: datetime | None = None
+    session: Session,
+    *,
+    voter: User,
+    process_id: int,
+    data: BallotCast,
+    now: datetime | None = None,
+    confirm_by_mail: bool = False,
 ) -> BallotPublic:
     now = now or utcnow()
     process = get_visible(session, process_id=process_id, viewer=voter, lock="key_share")
@@ -144,6 +153,20 @@ def cast(
         _RECEIPT_TABLE.insert(),
         {"process_id": process.id, "receipt": ballot.receipt, "issued_at": now},
     )
+    if confirm_by_mail and voter.email_verified:
+        mail.enqueue(
+            session,
+            kind=MailKind.ballot_receipt,
+            to=voter.email,
+            user_id=voter.id,
+            params={
+                "process_id": process.id,
+                "process_title": process.title,
+                "receipt": ballot.receipt,
+                "cast_at": now.strftime("%Y-%m-%d %H:%M"),
+            },
+            now=now,
+        )
     return _public(process, ballot)
 
 

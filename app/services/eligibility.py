@@ -47,10 +47,7 @@ def _age_fails(user: User, process: Process, now: datetime) -> bool:
 
 
 def _needs_verified_email(user: User, process: Process) -> bool:
-    # Verified e-mail addresses arrive with the accounts work (issue 12); until a process
-    # can require one and a user carry the flag, this reason never applies.
-    required = bool(getattr(process, "require_verified_email", False))
-    return required and not bool(getattr(user, "email_verified", True))
+    return process.require_verified_email and not user.email_verified
 
 
 def _in_phase(process: Process, action: Action, now: datetime) -> bool:

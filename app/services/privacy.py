@@ -5,6 +5,10 @@ password) and retires its tokens; the row stays so that what the resident wrote 
 shown, by a "former resident". Supports are removed. A ballot in a process where voting is
 open is withdrawn; a ballot whose vote has closed stays, unlinked from the account, so
 published results never change. The last admin cannot erase itself.
+
+Mail: the export lists the account's mails (metadata: address, kind, status, times; the
+outbox holds no bodies or tokens). Erasure deletes every mail of the account or to its
+address, pending or sent, and its link tokens.
 """
 
 import secrets
@@ -17,10 +21,11 @@ from sqlmodel import Session, col, select
 from app.core import security
 from app.models.ballot import Ballot, VotingCode
 from app.models.base import utcnow
+from app.models.mail import mail_public
 from app.models.process import Process
 from app.models.proposal import Comment, Proposal, Support
 from app.models.user import FORMER_RESIDENT, Role, User, UserPublic
-from app.services import accounts, throttle
+from app.services import accounts, links, mail, throttle
 from app.services.processes import is_voting_open
 from app.services.throttle import Guard
 
@@ -63,6 +68,9 @@ def export(session: Session, *, user: User) -> dict[str, Any]:
         "voting_codes": [
             {"process_id": pid, "claimed_at": at.isoformat() if at else None} for pid, at in codes
         ],
+        "mails": [
+            mail_public(row).model_dump(mode="json") for row in mail.of_account(session, user=user)
+        ],
     }
 
 
@@ -73,6 +81,9 @@ def erase(session: Session, *, user: User, guard: Guard, now: datetime | None = 
     # personal data, and of no use once the account is gone.
     assert user.id is not None
     throttle.forget(session, guard, [user.email, str(user.id)])
+    # Before the address is overwritten: pending mails to it must not go out any more.
+    mail.forget(session, user=user)
+    links.forget(session, user_id=user.id)
     ballots = session.exec(
         select(Ballot, Process)
         .join(Process, col(Process.id) == col(Ballot.process_id))

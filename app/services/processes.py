@@ -315,17 +315,23 @@ def update(session: Session, *, actor: User, process_id: int, data: ProcessUpdat
     return to_public(session, process)
 
 
+def verifies_voters(process: Process) -> bool:
+    """Whether something ties a ballot to a resident: a voting code (the letter per
+    household) or a verified e-mail address. A verified address is the weaker tie (one
+    person with ten verified addresses still casts ten ballots), but no longer a free one."""
+    return process.require_voting_code or process.require_verified_email
+
+
 def unverified(process: Process) -> bool:
-    """Whether nothing ties a ballot to a real resident: no voting code required (the
-    letter per household) and no opt-in by the admin. E-mail addresses are not verified,
-    so without codes one person with ten addresses could cast ten ballots."""
-    return not process.require_voting_code and not process.allow_unverified_voters
+    """Whether nothing ties a ballot to a real resident (see `verifies_voters`) and the
+    admin did not opt in to that."""
+    return not verifies_voters(process) and not process.allow_unverified_voters
 
 
 def open_and_unverified(session: Session) -> list[str]:
     """`id "title"` of each process not yet closed whose voters are not verified."""
     rows = session.exec(select(Process).where(Process.phase != Phase.closed)).all()
-    return [f'{p.id} "{p.title}"' for p in rows if not p.require_voting_code]
+    return [f'{p.id} "{p.title}"' for p in rows if not verifies_voters(p)]
 
 
 def transition(
@@ -355,7 +361,8 @@ def transition(
         if require_verified_voters and unverified(process):
             raise UnverifiedVoters(
                 "Voting would let one person vote with several accounts: require voting codes "
-                "(eligibility.require_voting_code), or set allow_unverified_voters to true."
+                "(eligibility.require_voting_code) or verified e-mail addresses "
+                "(eligibility.require_verified_email), or set allow_unverified_voters to true."
             )
         process.voting_started_at = now or utcnow()
     if to == Phase.closed:

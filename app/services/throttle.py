@@ -54,6 +54,10 @@ class AbuseLimits:
     login_known: timedelta  # how long a successful sign-in makes the address known
     password_change: Limit  # wrong current passwords per account
     register_address: Limit
+    verify_request: Limit  # new verification links per account
+    reset_email: Limit  # password-reset requests per e-mail address
+    reset_address: Limit  # password-reset requests per client address
+    analysis_address: Limit  # what-if tallies (POST /analysis/tally) per client address
 
 
 def abuse_limits(settings: Settings) -> AbuseLimits:
@@ -75,6 +79,12 @@ def abuse_limits(settings: Settings) -> AbuseLimits:
         password_change=Limit(settings.password_change_max_failures, login_window),
         register_address=Limit(
             settings.register_max_per_address, timedelta(minutes=settings.register_window_minutes)
+        ),
+        verify_request=Limit(settings.verify_email_max_per_account, timedelta(hours=1)),
+        reset_email=Limit(settings.password_reset_max_per_email, timedelta(hours=1)),
+        reset_address=Limit(settings.password_reset_max_per_address, timedelta(hours=1)),
+        analysis_address=Limit(
+            settings.analysis_max_per_address, timedelta(minutes=settings.analysis_window_minutes)
         ),
     )
 

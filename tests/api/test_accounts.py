@@ -38,7 +38,8 @@ def test_register_normalises_and_hides_the_hash(client: TestClient, session: Ses
     assert body["role"] == "resident"
     assert body["created_at"].endswith("Z")
     assert set(body) == {
-        "id", "email", "display_name", "role", "postcode", "birth_year", "created_at"
+        "id", "email", "display_name", "role", "postcode", "birth_year", "created_at",
+        "email_verified", "language",
     }  # fmt: skip
     stored = session.exec(select(User)).one()
     assert stored.password_hash.startswith("$argon2id$")

@@ -126,7 +126,11 @@ def test_seal_due_seals_only_what_is_due(
 def test_production_refuses_voting_without_verified_voters(
     actors: Actors, session: Session, settings: Settings
 ) -> None:
-    production = create_app(make_settings(settings.database_url, environment="production"))
+    production = create_app(
+        make_settings(
+            settings.database_url, environment="production", smtp_url="smtp://127.0.0.1:9"
+        )
+    )
     with TestClient(production) as client:
         process, _ = make_voting_process(session, actors.author.user, phase=Phase.review)
         url = f"{API}/processes/{process.id}"
