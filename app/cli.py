@@ -221,11 +221,21 @@ def send_mail(
 
 
 @cli.command()
-def demo() -> None:
+def demo(
+    city: Annotated[
+        bool,
+        typer.Option(
+            "--city",
+            help="A Groningen-wide round instead: a city-wide budget and three districts.",
+        ),
+    ] = False,
+) -> None:
     """Fill an empty database with the Oosterpark demo: accounts, a process, proposals.
 
     Applies pending migrations first. The process ends in phase `review`, one transition
-    from voting. Every demo account has the password printed at the end.
+    from voting. Every demo account has the password printed at the end. With --city, a
+    round "Groningen 2026": a city-wide process beside Oosterpark, Paddepoel and
+    Schildersbuurt, of which each resident votes in one; all one round transition from voting.
     """
     from app.core.config import get_settings
     from app.core.db import make_engine, open_session
@@ -237,7 +247,7 @@ def demo() -> None:
     engine = make_engine(settings.database_url)
     try:
         with open_session(engine) as session:
-            created = demo_data.load(session)
+            created = demo_data.load_city(session) if city else demo_data.load(session)
             session.commit()
     except demo_data.NotEmpty as exc:
         fail(str(exc))

@@ -32,6 +32,7 @@ from app.routers import (
     processes,
     proposals,
     results,
+    rounds,
     users,
 )
 from app.routers.deps import API_PREFIX
@@ -88,7 +89,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (auth, users, processes, proposals, ballots, paper, results, audit, admin):
+    for module in (
+        auth,
+        users,
+        processes,
+        proposals,
+        ballots,
+        paper,
+        results,
+        rounds,
+        audit,
+        admin,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
 
     # Added last runs first: the request id and size limit wrap everything, CORS included.

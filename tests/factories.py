@@ -14,6 +14,7 @@ from app.core import security
 from app.models.base import utcnow
 from app.models.process import Phase, Process, ProcessCreate, process_from
 from app.models.proposal import Proposal, ProposalStatus
+from app.models.round import Round, RoundGroup
 from app.models.user import Role, User
 
 PASSWORD = "correct horse battery"
@@ -139,3 +140,20 @@ def make_voting_process(
         for n, cost in enumerate(costs, start=1)
     ]
     return process, proposals
+
+
+def make_round(
+    session: Session, *, limits: tuple[int, ...] = (1,), title: str = "Groningen 2026"
+) -> tuple[Round, list[RoundGroup]]:
+    """A round with one group per limit (`max_processes_per_voter`), named District group N."""
+    new = Round(title=title, description="")
+    session.add(new)
+    session.commit()
+    assert new.id is not None
+    groups = [
+        RoundGroup(round_id=new.id, name=f"District group {n}", max_processes_per_voter=limit)
+        for n, limit in enumerate(limits, start=1)
+    ]
+    session.add_all(groups)
+    session.commit()
+    return new, groups

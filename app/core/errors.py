@@ -125,6 +125,10 @@ InvalidToken = _error(Kind.invalid, "invalid_token", "Invalid or expired link")
 ProfileLocked = _error(
     Kind.conflict, "profile_locked", "Postcode and birth year are locked while your vote counts"
 )
+# Rounds
+GroupLimitReached = _error(
+    Kind.conflict, "group_limit_reached", "Ballots in as many processes of the group as allowed"
+)
 
 # Paper ballots
 EntryMismatch = _error(Kind.conflict, "entry_mismatch", "The two keyings of the batch differ")

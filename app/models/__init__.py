@@ -10,6 +10,7 @@ from app.models.paper import PaperBatch, PaperEntry
 from app.models.process import Process
 from app.models.proposal import Comment, Proposal, Support
 from app.models.result import PublishedResult
+from app.models.round import Round, RoundGroup
 from app.models.throttle import ThrottleEvent
 from app.models.user import User
 
@@ -27,6 +28,8 @@ __all__ = [
     "Proposal",
     "PublishedResult",
     "Receipt",
+    "Round",
+    "RoundGroup",
     "Support",
     "ThrottleEvent",
     "User",

@@ -13,13 +13,13 @@ from pydantic import (
     TypeAdapter,
     model_validator,
 )
-from sqlalchemy import JSON, Column, String, Text
+from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Text
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from app.ballot_types import BALLOT_KINDS, BallotKind, BallotSettings, BallotSpec, BallotTypeName
 from app.models.base import INT32_MAX, UTCDateTime, utcnow
-from app.models.common import Euros, NoNul, Schema, Title
+from app.models.common import Euros, NoNul, PositiveInt32, Schema, Title
 from app.models.user import normalise_postcode
 
 
@@ -86,6 +86,20 @@ class Process(SQLModel, table=True):
     )
     created_at: datetime = SQLField(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    # The round (edition) it belongs to, and within it the group that limits in how many
+    # processes one voter may vote (see app/services/rounds.py); both set only in `draft`.
+    round_id: int | None = SQLField(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("budget_round.id", ondelete="RESTRICT"), nullable=True, index=True
+        ),
+    )
+    group_id: int | None = SQLField(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("round_group.id", ondelete="RESTRICT"), nullable=True, index=True
+        ),
     )
 
 
@@ -163,6 +177,14 @@ class ProcessCreate(Schema):
     seal_after_days: Annotated[int, Field(ge=0, le=3650)] | None = Field(
         default=None, description="Seal this many days after publication; null: never."
     )
+    round_id: PositiveInt32 | None = Field(
+        default=None, description="The round (edition) it belongs to; set only in `draft`."
+    )
+    group_id: PositiveInt32 | None = Field(
+        default=None,
+        description="A group of that round limiting in how many of its processes one voter "
+        "may vote; null: voted independently (e.g. the city-wide budget).",
+    )
 
     @model_validator(mode="after")
     def _window_in_order(self) -> Self:
@@ -209,6 +231,14 @@ class ProcessUpdate(Schema):
     voting_closes_at: UTCTimestamp | None = None
     allow_unverified_voters: bool | None = None
     seal_after_days: Annotated[int, Field(ge=0, le=3650)] | None = None
+    round_id: PositiveInt32 | None = Field(
+        default=None, description="null: out of its round (and group). Only in `draft`."
+    )
+    group_id: PositiveInt32 | None = Field(
+        default=None,
+        description="A group of the process's round (setting it alone also sets `round_id`); "
+        "null: out of its group. Only in `draft`.",
+    )
 
 
 class Transition(Schema):
@@ -232,6 +262,8 @@ class ProcessPublic(BaseModel):
     voting_started_at: datetime | None
     sealed_at: datetime | None = Field(description="When voters and ballots were unlinked.")
     created_at: datetime
+    round_id: int | None
+    group_id: int | None
     proposal_count: int = Field(description="Proposals in the process, withdrawn ones excluded.")
     ballot_count: int = Field(description="Current ballots (one per voter).")
 
@@ -256,6 +288,8 @@ def spec_of(process: Process) -> dict[str, Any]:
         "voting_closes_at": process.voting_closes_at,
         "allow_unverified_voters": process.allow_unverified_voters,
         "seal_after_days": process.seal_after_days,
+        "round_id": process.round_id,
+        "group_id": process.group_id,
     }
 
 
@@ -287,6 +321,8 @@ def apply_spec(process: Process, spec: ProcessCreate) -> None:
     process.voting_closes_at = spec.voting_closes_at
     process.allow_unverified_voters = spec.allow_unverified_voters
     process.seal_after_days = spec.seal_after_days
+    process.round_id = spec.round_id
+    process.group_id = spec.group_id
 
 
 _BALLOT_SPEC: TypeAdapter[BallotSettings] = TypeAdapter(BallotSpec)

@@ -4,6 +4,12 @@ Rules enforced here (on top of `ballot_rules`, in the contract's order):
 - a cast needs phase `voting` and, when set, `voting_opens_at <= now < voting_closes_at`
   (`voting_closed`), then an eligible voter (`not_eligible`): postcode and age rules, and a
   claimed voting code when the process requires one;
+- in a process of a round's group, a voter holding ballots in `max_processes_per_voter`
+  other processes of the group cannot cast (`group_limit_reached`, naming them), checked
+  after eligibility and before the ballot's content; replacing one's ballot in the same
+  process is never refused. One voter's casts within a group are serialised (an advisory
+  lock on (group, voter) on PostgreSQL, taken after the process row's KEY SHARE lock; on
+  SQLite the write lock), so parallel casts in several districts leave at most that many;
 - a voter with a verified e-mail address gets a confirmation mail with the receipt (never
   the ballot's content) when `confirm_by_mail`, queued in the cast's own transaction;
 - one ballot per voter per process, by a unique constraint; casting again replaces the
@@ -20,13 +26,14 @@ import secrets
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import Executable, Table, delete
+from sqlalchemy import Executable, Table, delete, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from app.core.errors import (
     BallotSealed,
     DomainError,
+    GroupLimitReached,
     NoBallot,
     UnknownReceipt,
     VotingClosed,
@@ -36,7 +43,7 @@ from app.models.base import utcnow
 from app.models.mail import MailKind
 from app.models.process import Process, ballot_kind, ballot_settings
 from app.models.user import User
-from app.services import mail, processes
+from app.services import mail, processes, rounds
 from app.services.eligibility import require_eligible
 from app.services.processes import Voting, get_visible, voting_state
 
@@ -86,6 +93,30 @@ def _require_voter_eligible(session: Session, voter: User, process: Process, now
     require_eligible(voter, process, now=now, action="vote", holds_code=claimed)
 
 
+def _require_group_place(session: Session, voter: User, process: Process) -> None:
+    """Refuse a cast that would give the voter ballots in more processes of the group than
+    it allows. Held until commit, the (group, voter) lock makes the count and the cast one
+    step against the voter's casts in the group's other processes."""
+    assert process.group_id is not None
+    assert process.id is not None
+    assert voter.id is not None
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:group_id, :voter_id)"),
+            {"group_id": process.group_id, "voter_id": voter.id},
+        )
+    voted = rounds.voted_in_group(session, group_id=process.group_id, voter_id=voter.id)
+    limit = rounds.group_limit(session, process.group_id)
+    blocking = rounds.group_limit_refusal(process.id, voted, limit)
+    if blocking is not None:
+        listed = ", ".join(map(str, blocking))
+        raise GroupLimitReached(
+            f"You have ballots in {len(blocking)} process(es) of this group ({listed}), "
+            f"the most it allows ({limit}); withdraw one while its voting is open to vote here.",
+            extra={"processes": blocking, "max_processes_per_voter": limit},
+        )
+
+
 def _public(process: Process, ballot: Ballot) -> BallotPublic:
     assert process.id is not None
     reply = ballot_kind(process).reply(ballot.items)
@@ -132,6 +163,8 @@ def cast(
     entries = kind.entries(data.proposal_ids, data.points)
     _require_open(process, now)
     _require_voter_eligible(session, voter, process, now)
+    if process.group_id is not None:  # a column already loaded: free for other processes
+        _require_group_place(session, voter, process)
     assert process.id is not None
     checked = kind.check(
         ballot_settings(process),

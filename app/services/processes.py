@@ -9,6 +9,9 @@ Rules enforced here:
   window are frozen (`process_locked`); sending a frozen field with its current value is
   not a change and is allowed;
 - the budget cannot drop below the cost of an accepted proposal;
+- a process joins or leaves a round (and a group of that round) only in `draft`, so no
+  ballot exists when a group's limit starts to apply to it (`process_locked` after); the
+  round and group must exist and the group must belong to the round (`validation_error`);
 - every change is written to the audit log with the values before and after.
 """
 
@@ -47,6 +50,7 @@ from app.models.process import (
 )
 from app.models.proposal import Proposal, ProposalStatus
 from app.models.result import PublishedResult
+from app.models.round import Round, RoundGroup
 from app.models.user import Role, User
 from app.services import audit
 from app.services.permissions import has_role, require_role
@@ -181,7 +185,7 @@ def is_published(session: Session, process_id: int) -> bool:
     return found.first() is not None
 
 
-def _counts(session: Session, process_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+def counts(session: Session, process_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
     """(proposal_count, ballot_count) per process."""
     proposals = dict(
         session.exec(
@@ -213,11 +217,59 @@ def _public(process: Process, counts: tuple[int, int]) -> ProcessPublic:
 
 def to_public(session: Session, process: Process) -> ProcessPublic:
     assert process.id is not None
-    return _public(process, _counts(session, [process.id])[process.id])
+    return _public(process, counts(session, [process.id])[process.id])
+
+
+def _check_placement(session: Session, round_id: int | None, group_id: int | None) -> None:
+    """The round exists and the group is one of its groups. The round row is share-locked
+    so that a round being deleted right now cannot lose a process placed in it."""
+    if round_id is None and group_id is None:
+        return
+    if round_id is None:
+        raise ValidationFailed(
+            f"No group with id {group_id}.",
+            fields=[FieldError(("group_id",), "no such group", "group_not_found")],
+        )
+    found = session.exec(
+        select(Round.id).where(Round.id == round_id).with_for_update(read=True, key_share=True)
+    ).first()
+    if found is None:
+        raise ValidationFailed(
+            f"No round with id {round_id}.",
+            fields=[FieldError(("round_id",), "no such round", "round_not_found")],
+        )
+    if group_id is None:
+        return
+    group_round = session.exec(select(RoundGroup.round_id).where(RoundGroup.id == group_id)).first()
+    if group_round != round_id:
+        raise ValidationFailed(
+            f"Round {round_id} has no group with id {group_id}.",
+            fields=[FieldError(("group_id",), "not a group of this round", "group_not_in_round")],
+        )
+
+
+def _infer_placement(session: Session, stored: dict[str, Any], patch: dict[str, Any]) -> None:
+    """Setting `group_id` alone puts the process in that group's round; moving it to
+    another round (or out) without naming a group takes it out of its old group."""
+    if patch.get("group_id") is not None and "round_id" not in patch:
+        group_id = patch["group_id"]
+        owner = session.exec(select(RoundGroup.round_id).where(RoundGroup.id == group_id)).first()
+        patch["round_id"] = owner if owner is not None else stored["round_id"]
+    if "round_id" in patch and "group_id" not in patch and patch["round_id"] != stored["round_id"]:
+        patch["group_id"] = None
 
 
 def create(session: Session, *, actor: User, data: ProcessCreate) -> ProcessPublic:
     require_role(actor, Role.admin)
+    if data.group_id is not None and data.round_id is None:
+        data = data.model_copy(
+            update={
+                "round_id": session.exec(
+                    select(RoundGroup.round_id).where(RoundGroup.id == data.group_id)
+                ).first()
+            }
+        )
+    _check_placement(session, data.round_id, data.group_id)
     process = process_from(data)
     session.add(process)
     session.flush()
@@ -251,9 +303,9 @@ def list_visible(
         .limit(limit)
         .offset(offset)
     ).all()
-    counts = _counts(session, [p.id for p in processes if p.id is not None])
+    found = counts(session, [p.id for p in processes if p.id is not None])
     return Page(
-        items=[_public(p, counts[p.id]) for p in processes if p.id is not None],
+        items=[_public(p, found[p.id]) for p in processes if p.id is not None],
         total=total,
         limit=limit,
         offset=offset,
@@ -278,11 +330,19 @@ def update(session: Session, *, actor: User, process_id: int, data: ProcessUpdat
     for key in ("ballot", "eligibility"):
         if patch.get(key) is None:
             patch.pop(key, None)  # `"ballot": null` means "no change", like leaving it out
+    _infer_placement(session, stored, patch)
     try:
         spec = ProcessCreate.model_validate(_merge(stored, patch))
     except ValidationError as exc:
         raise invalid_input(exc.errors()) from exc
     new = spec.model_dump()
+    placement = (new["round_id"], new["group_id"])
+    if placement != (stored["round_id"], stored["group_id"]):
+        if process.phase != Phase.draft:
+            raise ProcessLocked(
+                "A process joins or leaves a round or group only while it is a draft."
+            )
+        _check_placement(session, *placement)
     if has_voting_started(process):
         old = ProcessCreate.model_validate(stored).model_dump()
         frozen = [key for key in FROZEN_IN_VOTING if new[key] != old[key]]
@@ -348,6 +408,17 @@ def transition(
     # The row lock orders a move to `closed` after any ballot being cast right now.
     process = get_visible(session, process_id=process_id, viewer=actor, lock="update")
     require_role(actor, Role.admin)
+    check_move(session, process, to, require_verified_voters=require_verified_voters)
+    move(session, actor=actor, process=process, to=to, now=now)
+    return to_public(session, process)
+
+
+def check_move(
+    session: Session, process: Process, to: Phase, *, require_verified_voters: bool
+) -> None:
+    """Refuse a move of a process (held under its UPDATE row lock) that is not one step on,
+    into `voting` without an accepted proposal, or unverified in production."""
+    assert process.id is not None
     current = Phase(process.phase)
     position = PHASE_ORDER.index(current)
     if position + 1 >= len(PHASE_ORDER) or PHASE_ORDER[position + 1] != to:
@@ -356,7 +427,7 @@ def transition(
             f"From {current.value} the next phase is {allowed}, not {to.value}."
         )
     if to == Phase.voting:
-        if not accepted_costs(session, process_id):
+        if not accepted_costs(session, process.id):
             raise InvalidTransition("Voting needs at least one accepted proposal.")
         if require_verified_voters and unverified(process):
             raise UnverifiedVoters(
@@ -364,6 +435,14 @@ def transition(
                 "(eligibility.require_voting_code) or verified e-mail addresses "
                 "(eligibility.require_verified_email), or set allow_unverified_voters to true."
             )
+
+
+def move(
+    session: Session, *, actor: User, process: Process, to: Phase, now: datetime | None = None
+) -> None:
+    """Apply a move `check_move` allowed, and audit it."""
+    current = process.phase
+    if to == Phase.voting:
         process.voting_started_at = now or utcnow()
     if to == Phase.closed:
         process.closed_at = now or utcnow()
@@ -377,7 +456,6 @@ def transition(
         target_type="process",
         target_id=process.id,
         process_id=process.id,
-        before={"phase": current.value},
+        before={"phase": current},
         after={"phase": to.value},
     )
-    return to_public(session, process)

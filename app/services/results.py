@@ -45,7 +45,7 @@ from app.models.result import (
     RuleResult,
 )
 from app.models.user import Role, User
-from app.services import audit, pabulib, paper, processes
+from app.services import audit, pabulib, paper, processes, rounds
 from app.services.permissions import require_role
 from app.services.tally import RULES, Election, Outcome
 
@@ -189,7 +189,9 @@ def _date(moment: datetime | None) -> str:
     return moment.strftime("%d.%m.%Y") if moment else ""
 
 
-def _export_meta(process: Process, inputs: TallyInputs, country: str) -> dict[str, str]:
+def _export_meta(
+    process: Process, inputs: TallyInputs, country: str, district: tuple[str, str] | None = None
+) -> dict[str, str]:
     opened = process.voting_opens_at or process.voting_started_at
     closed = process.voting_closes_at or process.closed_at
     if closed is not None and process.closed_at is not None and process.closed_at < closed:
@@ -213,6 +215,8 @@ def _export_meta(process: Process, inputs: TallyInputs, country: str) -> dict[st
     }
     if sum(inputs.costs) <= inputs.budget:
         meta["fully_funded"] = "1"
+    if district is not None:  # a process of a round: its group (or city-wide) and area
+        meta["district"], meta["subunit"] = district
     return meta
 
 
@@ -233,7 +237,7 @@ def publish(session: Session, *, actor: User, process_id: int, country: str) -> 
         proposal_ids=inputs.proposal_ids,
         ballots=inputs.ballots,
         weighted=ballot_kind(process).weighted,
-        meta=_export_meta(process, inputs, country),
+        meta=_export_meta(process, inputs, country, rounds.district_of(session, process)),
     ).model_dump(mode="json")
     try:
         with session.begin_nested():
