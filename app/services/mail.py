@@ -13,8 +13,10 @@ Rules enforced here:
 - the sender claims due rows in a short transaction (FOR UPDATE SKIP LOCKED on PostgreSQL;
   SQLite's write lock serialises) by moving `next_attempt_at` a lease ahead, sends outside
   any transaction, then marks each `sent`, or `pending` again after an exponential backoff,
-  or `failed` for good (a 5xx answer, or `max_attempts` used) with its error. A sender that
-  dies mid-send leaves its claims to expire and be retried: at least once, never lost;
+  or `failed` for good (a 5xx answer, or `max_attempts` used) with its error. While the
+  server is unreachable a pass makes one connection attempt and ends, so an outage costs
+  nothing per queued mail. A sender that dies mid-send leaves its claims to expire and be
+  retried: at least once, never lost;
 - on PostgreSQL one sender sends at a time across workers and machines (an advisory lock);
 - without an SMTP server (outside production) each mail is an `.eml` file in the outbox
   directory.
@@ -122,11 +124,13 @@ def build_message(rendered: Rendered, *, sender: str, to: str, mail_id: int) -> 
 
 
 class DeliveryError(Exception):
-    """A mail not delivered; `permanent` when trying again cannot help."""
+    """A mail not delivered; `permanent` when trying again cannot help, `unreachable` when
+    no mail can go now (the server is down or the connection broke)."""
 
-    def __init__(self, message: str, *, permanent: bool = False):
+    def __init__(self, message: str, *, permanent: bool = False, unreachable: bool = False):
         super().__init__(message)
         self.permanent = permanent
+        self.unreachable = unreachable
 
 
 Send = Callable[[EmailMessage], None]
@@ -182,7 +186,8 @@ class SmtpTransport:
                 if client is None:
                     client = self._open()
                 client.send_message(message)
-            except DeliveryError:
+            except DeliveryError as exc:
+                exc.unreachable = True
                 raise
             except smtplib.SMTPRecipientsRefused as exc:
                 codes = [code for code, _ in exc.recipients.values()]
@@ -191,16 +196,21 @@ class SmtpTransport:
             except smtplib.SMTPAuthenticationError as exc:
                 client = None
                 # The operator's credentials, not this mail: try again once they are fixed.
-                raise DeliveryError(f"{exc.smtp_code} {_text(exc.smtp_error)}") from exc
+                raise DeliveryError(
+                    f"{exc.smtp_code} {_text(exc.smtp_error)}", unreachable=True
+                ) from exc
             except smtplib.SMTPResponseException as exc:
-                if exc.smtp_code in (421,):
+                closing = exc.smtp_code == 421  # the server is closing the connection
+                if closing:
                     client = None
                 raise DeliveryError(
-                    f"{exc.smtp_code} {_text(exc.smtp_error)}", permanent=exc.smtp_code >= 500
+                    f"{exc.smtp_code} {_text(exc.smtp_error)}",
+                    permanent=exc.smtp_code >= 500,
+                    unreachable=closing,
                 ) from exc
             except (smtplib.SMTPException, OSError) as exc:
                 client = None
-                raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+                raise DeliveryError(f"{type(exc).__name__}: {exc}", unreachable=True) from exc
 
         try:
             yield send
@@ -234,7 +244,7 @@ class FileTransport:
                     handle.write(message.as_bytes())
                 os.replace(tmp, self.directory / name)
             except OSError as exc:
-                raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+                raise DeliveryError(f"{type(exc).__name__}: {exc}", unreachable=True) from exc
 
         yield send
 
@@ -542,15 +552,24 @@ def deliver_due(engine: Engine, mailer: Mailer, *, batch: int = BATCH) -> PassRe
                     continue
                 return total
             outcomes: list[tuple[_Claim, DeliveryError | None]] = []
+            unreachable: DeliveryError | None = None
             with mailer.transport.connect() as send:
                 for claim in claims:
+                    if unreachable is not None:
+                        # The server is down: the rest of the batch fails the same way,
+                        # without a connection attempt each.
+                        outcomes.append((claim, unreachable))
+                        continue
                     try:
                         send(claim.message)
                         outcomes.append((claim, None))
                     except DeliveryError as error:
                         outcomes.append((claim, error))
+                        if error.unreachable:
+                            unreachable = error
             total += _record(engine, mailer, outcomes)
-            if len(claims) < batch:
+            # Down: the pass ends here, leaving the rest for after the backoff.
+            if unreachable is not None or len(claims) < batch:
                 return total
 
 

@@ -97,6 +97,29 @@ def test_nothing_is_lost_while_smtp_is_down_then_refusing(
         app.state.engine.dispose()
 
 
+def test_while_smtp_is_down_a_pass_tries_one_batch_and_stops(
+    down: SmtpServer, settings: Any, engine: Engine, session: Session
+) -> None:
+    users = [make_user(session) for _ in range(mail.BATCH + 10)]
+    with Session(engine) as db:
+        for user in users:
+            mail.enqueue(db, kind=MailKind.verify_email, to=user.email, user_id=user.id)
+        db.commit()
+    app = create_app(mail_settings(settings.database_url, down.url))
+    try:
+        world = MailWorld(app=app, client=TestClient(app), smtp=down)
+        result = world.deliver()
+        assert (result.sent, result.retrying) == (0, mail.BATCH)
+        attempts = sorted(r.attempts for r in rows(session))
+        assert attempts == [0] * 10 + [1] * mail.BATCH
+        down.start()
+        assert world.deliver().sent == len(users)  # one pass, batch after batch
+        assert len(down.inbox.messages) == len(users)
+    finally:
+        down.stop()
+        app.state.engine.dispose()
+
+
 def test_a_refused_mailbox_fails_for_good_and_is_kept_with_its_error(
     world: MailWorld, session: Session
 ) -> None:
