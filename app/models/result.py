@@ -9,6 +9,7 @@ from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from app.models.base import UTCDateTime, utcnow
+from app.models.process import TallyRule
 
 
 class PublishedResult(SQLModel, table=True):
@@ -76,7 +77,7 @@ class PaperRejected(BaseModel):
 
 class Results(BaseModel):
     process_id: int
-    rule: str
+    rule: TallyRule = Field(description="The official rule: its outcome is the top level.")
     budget: int
     spent: int
     remaining: int
