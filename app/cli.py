@@ -7,11 +7,14 @@ success and non-zero with a message on stderr otherwise.
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from app.services.tally import RULES
+
+if TYPE_CHECKING:
+    from app.services.pabulib import PabulibElection
 
 # The web stack (FastAPI, SQLAlchemy, Alembic) is imported inside the commands that use it,
 # so `wijkbudget tally` starts in a fraction of the time.
@@ -269,11 +272,18 @@ def tally(
         "greedy"
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain", help="Say why each project won or lost, and the fairness figures."
+        ),
+    ] = False,
 ) -> None:
     """Tally a pabulib election with `greedy` or `mes` (Equal Shares with Add1).
 
     Progress goes to stderr, the result to stdout. With --json it prints
-    {"rule", "budget", "selected", "spent"}, the ids in selection order.
+    {"rule", "budget", "selected", "spent"}, the ids in selection order; with --explain
+    also "explanations" (by project id) and "fairness", as the results API gives them.
     """
     import json
 
@@ -290,6 +300,9 @@ def tally(
         f"{len(election.projects)} projects, {len(election.ballots):,} votes; tallying with {rule}",
         err=True,
     )
+    if explain:
+        _tally_explained(election, rule.value, as_json=as_json)
+        return
     outcome = RULES[rule.value].count(election.election())
     ids = [project.project_id for project in election.projects]
     if as_json:
@@ -312,6 +325,54 @@ def tally(
             f"{mark:<8}  {name}"
         )
     typer.echo(f"budget {election.budget:,}, spent {outcome.spent:,}, rule {rule.value}")
+
+
+def _tally_explained(election: "PabulibElection", rule: str, *, as_json: bool) -> None:
+    """`tally --explain`: the rule's outcome with a plain sentence per project (English) and
+    the fairness figures; or, with --json, the API's explanations and fairness."""
+    import json
+
+    from app.services import results, results_page
+
+    e = election.election()
+    outcome, explained = RULES[rule].explain(e)
+    explanations = [results.explanation(x) for x in explained]
+    figures = results.fairness(e, outcome)
+    with_choice, per_voter = results.shares(e, outcome)
+    ids = [project.project_id for project in election.projects]
+    if as_json:
+        result = {
+            "rule": rule,
+            "budget": election.budget,
+            "selected": [ids[i] for i in outcome.selected],
+            "spent": outcome.spent,
+            "voters_with_a_funded_choice": with_choice,
+            "funded_choices_per_voter": per_voter,
+            "explanations": {
+                pid: x.model_dump(mode="json") for pid, x in zip(ids, explanations, strict=True)
+            },
+            "fairness": figures.model_dump(mode="json"),
+        }
+        typer.echo(json.dumps(result))
+        return
+    chosen = set(outcome.selected)
+    typer.echo(f"{'rank':>4}  {'project':<12} {'cost':>12} {'votes':>8}  selected  why")
+    for rank, i in enumerate(outcome.ranking, start=1):
+        project = election.projects[i]
+        mark = "yes" if i in chosen else ""
+        why = results_page.sentence(explanations[i], rule, project.cost, "en")
+        typer.echo(
+            f"{rank:>4}  {project.project_id:<12} {project.cost:>12,} {outcome.votes[i]:>8,}  "
+            f"{mark:<8}  {why}"
+        )
+    typer.echo(f"budget {election.budget:,}, spent {outcome.spent:,}, rule {rule}")
+    typer.echo(
+        f"voters with a funded choice {with_choice:.2%}, funded choices per voter "
+        f"{per_voter:.2f}, mean funded share {figures.mean_funded_share:.2%}, "
+        f"Gini of the funded share {figures.gini_funded_share:.4f}"
+    )
+    histogram = ", ".join(f"{k}: {n:,}" for k, n in figures.funded_choices_histogram.items())
+    typer.echo(f"ballots by funded choices: {histogram}")
 
 
 @cli.command()

@@ -120,6 +120,7 @@ ResultsNotPublished = _error(Kind.not_found, "results_not_published", "Results n
 AlreadySealed = _error(Kind.conflict, "already_sealed", "Already sealed")
 BallotSealed = _error(Kind.gone, "ballot_sealed", "Ballots of this process are sealed")
 UnverifiedVoters = _error(Kind.conflict, "unverified_voters", "Voters would not be verified")
+InvalidPabulib = _error(Kind.invalid, "invalid_pabulib", "Not a pabulib file we can read")
 # Accounts and mail
 InvalidToken = _error(Kind.invalid, "invalid_token", "Invalid or expired link")
 ProfileLocked = _error(

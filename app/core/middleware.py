@@ -65,19 +65,25 @@ class RequestContextMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuses bodies above `max_bytes` with 413, by Content-Length or while streaming."""
+    """Refuses bodies above `max_bytes` with 413, by Content-Length or while streaming.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    `per_path` gives exact paths a limit of their own (a file upload needs more than JSON)."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = dict(per_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.per_path.get(scope["path"], self.max_bytes)
         length = Headers(scope=scope).get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await _send_too_large(send, self.max_bytes)
+        if length is not None and (not length.isdigit() or int(length) > max_bytes):
+            await _send_too_large(send, max_bytes)
             return
         received = 0
 
@@ -86,9 +92,9 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     # FastAPI re-raises HTTPException from body reading; our handler renders it.
-                    raise HTTPException(413, _too_large_detail(self.max_bytes))
+                    raise HTTPException(413, _too_large_detail(max_bytes))
             return message
 
         await self.app(scope, limited_receive, send)

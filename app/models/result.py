@@ -49,6 +49,63 @@ class PublishedInputs(BaseModel):
         return cls.model_validate(stored)
 
 
+class Price(BaseModel):
+    fraction: str = Field(description='Exact, as "num/den".')
+    decimal: float
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
+
+class Explanation(BaseModel):
+    """Why a proposal won or lost under one rule. Fields that do not apply to the rule or
+    the outcome are left out, except `would_win_at_cost`: on losing proposals the highest
+    whole cost (at least 1) that would have won, null when none would; null on selected ones."""
+
+    outcome: Literal["selected", "did_not_fit", "no_votes", "underfunded"]
+    budget_left_when_considered: int | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="greedy (selected, did_not_fit): the budget left when the walk reached it.",
+    )
+    round: int | None = Field(
+        default=None, exclude_if=_absent, description="mes, selected: 1 = funded first."
+    )
+    price_per_support: Price | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="mes, selected: rho; a supporter paid rho x cost x weight, or all they had.",
+    )
+    supporters_paid_in_full: int | None = Field(default=None, exclude_if=_absent)
+    supporters_paid_all_they_had: int | None = Field(default=None, exclude_if=_absent)
+    supporters_money_left: float | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="mes, losing: what its supporters held at the end, euros (to the cent).",
+    )
+    shortfall: float | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="mes, losing: cost minus supporters_money_left, euros (to the cent).",
+    )
+    would_win_at_cost: int | None = Field(
+        default=None,
+        description="Losing: the highest whole-euro cost at which it would have been "
+        "selected, all else equal (mes: in the run at the final Add1 budget).",
+    )
+
+
+class Fairness(BaseModel):
+    funded_choices_histogram: dict[str, int] = Field(
+        description='Ballots by number of funded choices: {"0": n0, "1": n1, ...}.'
+    )
+    mean_funded_share: float = Field(
+        description="Mean share of a ballot's chosen cost that is funded (ballots with choices)."
+    )
+    gini_funded_share: float = Field(description="Gini coefficient of that share over ballots.")
+
+
 class ProjectResult(BaseModel):
     proposal_id: int
     title: str
@@ -56,6 +113,8 @@ class ProjectResult(BaseModel):
     votes: int = Field(description="Ballots that chose it, or its total points (cumulative).")
     selected: bool
     rank: int
+    # Null only on results published before explanations existed.
+    explanation: Explanation | None = Field(default=None, description="Under the official rule.")
 
 
 class RuleResult(BaseModel):
@@ -63,6 +122,11 @@ class RuleResult(BaseModel):
     spent: int
     voters_with_a_funded_choice: float = Field(description="Share of ballots with a funded choice.")
     funded_choices_per_voter: float = Field(description="Mean number of funded choices per ballot.")
+    # Null only on results published before explanations existed.
+    explanations: dict[str, Explanation] | None = Field(
+        default=None, description="Keyed by proposal id."
+    )
+    fairness: Fairness | None = None
 
 
 class BallotsByChannel(BaseModel):

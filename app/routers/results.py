@@ -1,6 +1,8 @@
 """Tally previews, publication and the published results with their exports."""
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Response, status
 
 from app.core.errors import (
     Forbidden,
@@ -13,7 +15,7 @@ from app.core.errors import (
 from app.core.problems import problem_responses
 from app.models.result import Results
 from app.routers.deps import CurrentUser, OptionalUser, SessionDep, SettingsDep
-from app.services import results
+from app.services import results, results_page
 
 router = APIRouter(prefix="/processes/{process_id}", tags=["results"])
 
@@ -90,4 +92,67 @@ def results_pabulib(process_id: int, viewer: OptionalUser, session: SessionDep) 
         body,
         media_type="text/plain; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="process-{process_id}.pb"'},
+    )
+
+
+Language = Annotated[
+    Literal["nl", "en"] | None,
+    Query(description="Page language; without it, Accept-Language decides (else Dutch)."),
+]
+AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
+
+
+@router.get(
+    "/results.html",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The results page: no JavaScript, Dutch or English",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(NotFound, ResultsNotPublished),
+    },
+    summary="The published results as a page for residents and councils",
+)
+def results_html(
+    process_id: int,
+    viewer: OptionalUser,
+    session: SessionDep,
+    lang: Language = None,
+    accept_language: AcceptLanguage = None,
+) -> Response:
+    chosen = results_page.choose_language(lang, accept_language)
+    body = results_page.html_page(session, viewer=viewer, process_id=process_id, lang=chosen)
+    return Response(
+        body,
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Language": chosen, "Vary": "Accept-Language"},
+    )
+
+
+@router.get(
+    "/results.svg",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The chart of votes and cost per project, for embedding",
+            "content": {"image/svg+xml": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(NotFound, ResultsNotPublished),
+    },
+    summary="The published results' chart alone (SVG)",
+)
+def results_svg(
+    process_id: int,
+    viewer: OptionalUser,
+    session: SessionDep,
+    lang: Language = None,
+    accept_language: AcceptLanguage = None,
+) -> Response:
+    chosen = results_page.choose_language(lang, accept_language)
+    body = results_page.svg_chart(session, viewer=viewer, process_id=process_id, lang=chosen)
+    return Response(
+        body,
+        media_type="image/svg+xml",
+        headers={"Content-Language": chosen, "Vary": "Accept-Language"},
     )

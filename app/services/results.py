@@ -37,7 +37,10 @@ from app.models.ballot import Ballot
 from app.models.process import Phase, Process, ballot_kind, ballot_settings
 from app.models.result import (
     BallotsByChannel,
+    Explanation,
+    Fairness,
     PaperRejected,
+    Price,
     ProjectResult,
     PublishedInputs,
     PublishedResult,
@@ -45,7 +48,7 @@ from app.models.result import (
     RuleResult,
 )
 from app.models.user import Role, User
-from app.services import audit, pabulib, paper, processes, rounds
+from app.services import audit, pabulib, paper, processes, rounds, tally
 from app.services.permissions import require_role
 from app.services.tally import RULES, Election, Outcome
 
@@ -107,7 +110,8 @@ def _share(numerator: int, denominator: int) -> float:
     return float(round(Fraction(numerator, denominator), 4)) if denominator else 0.0
 
 
-def _rule_result(inputs: TallyInputs, election: Election, outcome: Outcome) -> RuleResult:
+def shares(election: Election, outcome: Outcome) -> tuple[float, float]:
+    """voters_with_a_funded_choice and funded_choices_per_voter."""
     chosen = set(outcome.selected)
     with_choice = funded = 0
     for ballot, count in election.ballots:
@@ -115,19 +119,71 @@ def _rule_result(inputs: TallyInputs, election: Election, outcome: Outcome) -> R
         funded += hits * count
         with_choice += count if hits else 0
     n = election.voter_count
+    return _share(with_choice, n), _share(funded, n)
+
+
+def _rounded(value: Fraction, places: int) -> float:
+    return float(round(value, places))
+
+
+def explanation(e: tally.Explanation) -> Explanation:
+    """The reply's form of an exact explanation: rho as a fraction and a decimal, money to
+    the cent (each rounded once, half to even)."""
+    rho = e.price_per_support
+    return Explanation(
+        outcome=e.outcome,
+        budget_left_when_considered=e.budget_left_when_considered,
+        round=e.round,
+        price_per_support=(
+            Price(fraction=f"{rho.numerator}/{rho.denominator}", decimal=float(rho))
+            if rho is not None
+            else None
+        ),
+        supporters_paid_in_full=e.supporters_paid_in_full,
+        supporters_paid_all_they_had=e.supporters_paid_all_they_had,
+        supporters_money_left=(
+            _rounded(e.supporters_money_left, 2) if e.supporters_money_left is not None else None
+        ),
+        shortfall=_rounded(e.shortfall, 2) if e.shortfall is not None else None,
+        would_win_at_cost=e.would_win_at_cost,
+    )
+
+
+def fairness(election: Election, outcome: Outcome) -> Fairness:
+    figures = tally.fairness(election, outcome.selected)
+    return Fairness(
+        funded_choices_histogram={str(k): n for k, n in figures.histogram.items()},
+        mean_funded_share=_rounded(figures.mean_funded_share, 4),
+        gini_funded_share=_rounded(figures.gini_funded_share, 4),
+    )
+
+
+def _rule_result(
+    inputs: TallyInputs,
+    election: Election,
+    outcome: Outcome,
+    explanations: list[tally.Explanation],
+) -> RuleResult:
+    with_choice, per_voter = shares(election, outcome)
     return RuleResult(
         selected_ids=[inputs.proposal_ids[i] for i in outcome.selected],
         spent=outcome.spent,
-        voters_with_a_funded_choice=_share(with_choice, n),
-        funded_choices_per_voter=_share(funded, n),
+        voters_with_a_funded_choice=with_choice,
+        funded_choices_per_voter=per_voter,
+        explanations={
+            str(pid): explanation(e)
+            for pid, e in zip(inputs.proposal_ids, explanations, strict=True)
+        },
+        fairness=fairness(election, outcome),
     )
 
 
 def compute(process: Process, inputs: TallyInputs) -> Results:
     assert process.id is not None
     election = inputs.election()
-    outcomes = {name: rule.count(election) for name, rule in RULES.items()}
-    official = outcomes[process.tally_rule]
+    explained = {name: rule.explain(election) for name, rule in RULES.items()}
+    outcomes = {name: outcome for name, (outcome, _) in explained.items()}
+    official, official_explanations = explained[process.tally_rule]
     chosen = set(official.selected)
     projects = [
         ProjectResult(
@@ -137,6 +193,7 @@ def compute(process: Process, inputs: TallyInputs) -> Results:
             votes=official.votes[i],
             selected=i in chosen,
             rank=rank,
+            explanation=explanation(official_explanations[i]),
         )
         for rank, i in enumerate(official.ranking, start=1)
     ]
@@ -152,7 +209,10 @@ def compute(process: Process, inputs: TallyInputs) -> Results:
         published_at=None,
         projects=projects,
         selected_ids=selected_ids,
-        rules={name: _rule_result(inputs, election, o) for name, o in outcomes.items()},
+        rules={
+            name: _rule_result(inputs, election, o, explained[name][1])
+            for name, o in outcomes.items()
+        },
         digest=digest(inputs, process.tally_rule, selected_ids),
         ballots_by_channel=BallotsByChannel(
             online=inputs.channels.get("online", 0), paper=inputs.channels.get("paper", 0)

@@ -90,7 +90,8 @@ def test_publish_once_and_recompute_from_the_export(
     assert [p["rank"] for p in body["projects"]] == [1, 2, 3, 4]
     assert body["selected_ids"] == [p1.id, p4.id, p3.id]
     assert (body["spent"], body["remaining"], body["ballot_count"]) == (17_000, 3_000, 5)
-    assert body["rules"]["greedy"] == {
+    shares = ("selected_ids", "spent", "voters_with_a_funded_choice", "funded_choices_per_voter")
+    assert {k: body["rules"]["greedy"][k] for k in shares} == {
         "selected_ids": [p1.id, p4.id, p3.id],
         "spent": 17_000,
         "voters_with_a_funded_choice": 1.0,
