@@ -54,8 +54,8 @@ def test_schema_names_are_chosen_not_generated(document: dict[str, Any]) -> None
 
 
 def test_public_reads_may_be_called_without_a_token(document: dict[str, Any]) -> None:
-    optional = [{}, {"OAuth2PasswordBearer": []}]
-    required = [{"OAuth2PasswordBearer": []}]
+    optional: list[dict[str, list[str]]] = [{}, {"OAuth2PasswordBearer": []}]
+    required: list[dict[str, list[str]]] = [{"OAuth2PasswordBearer": []}]
     for operation_id in (
         "results-show_results",
         "processes-list_processes",

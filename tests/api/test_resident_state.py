@@ -33,7 +33,8 @@ def codes(client: TestClient, process_id: int | None, headers: dict[str, str]) -
         f"{API}/processes/{process_id}/voting-codes", json={"count": 2}, headers=headers
     )
     assert response.status_code == 201, response.text
-    return response.text.splitlines()[1:]
+    lines: list[str] = response.text.splitlines()
+    return lines[1:]
 
 
 # --- GET /processes/{id}/me ---------------------------------------------------------------
