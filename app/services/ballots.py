@@ -105,8 +105,7 @@ def _require_group_place(session: Session, voter: User, process: Process) -> Non
             text("SELECT pg_advisory_xact_lock(:group_id, :voter_id)"),
             {"group_id": process.group_id, "voter_id": voter.id},
         )
-    voted = rounds.voted_in_group(session, group_id=process.group_id, voter_id=voter.id)
-    limit = rounds.group_limit(session, process.group_id)
+    limit, voted = rounds.group_standing(session, group_id=process.group_id, voter_id=voter.id)
     blocking = rounds.group_limit_refusal(process.id, voted, limit)
     if blocking is not None:
         listed = ", ".join(map(str, blocking))

@@ -19,7 +19,7 @@ Rules enforced here:
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import distinct, func
+from sqlalchemy import and_, distinct, func
 from sqlmodel import Session, col, select
 
 from app.core.errors import DomainError, InvalidPhase, InvalidTransition, NotFound
@@ -82,10 +82,20 @@ def voted_in_group(session: Session, *, group_id: int, voter_id: int) -> list[in
     return sorted(rows)
 
 
-def group_limit(session: Session, group_id: int) -> int:
-    return session.exec(
-        select(RoundGroup.max_processes_per_voter).where(RoundGroup.id == group_id)
-    ).one()
+def group_standing(session: Session, *, group_id: int, voter_id: int) -> tuple[int, list[int]]:
+    """The group's `max_processes_per_voter` and the processes of the group where the voter
+    holds a ballot now: one query, as a cast in a group pays for it."""
+    rows = session.exec(
+        select(RoundGroup.max_processes_per_voter, Ballot.process_id)
+        .select_from(RoundGroup)
+        .outerjoin(Process, col(Process.group_id) == col(RoundGroup.id))
+        .outerjoin(
+            Ballot,
+            and_(col(Ballot.process_id) == col(Process.id), col(Ballot.voter_id) == voter_id),
+        )
+        .where(RoundGroup.id == group_id)
+    ).all()
+    return rows[0][0], sorted(pid for _, pid in rows if pid is not None)
 
 
 def _load(session: Session, round_id: int, *, lock: bool = False) -> Round:
