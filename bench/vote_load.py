@@ -7,6 +7,11 @@ records each response), and afterwards checks that the stored ballots are exactl
 acknowledged ones. In the same run, against the same server, it measures the baseline: an
 endpoint that does one INSERT, added to the real app by bench/app.py (never part of the app). Every phase is
 repeated and the median reported. Needs wrk (Debian package `wrk`) and a local PostgreSQL.
+
+Round mode (in the same run, against the same server): a round with `--districts` district
+processes (default 10) in one group with `max_processes_per_voter` 1, voters spread over
+the districts (voter n votes in district n mod 10), so every cast also pays for the group
+limit (the (group, voter) lock and the count of the voter's ballots in the group).
 """
 
 import argparse
@@ -26,18 +31,20 @@ from typing import IO
 import httpx
 import psycopg
 from sqlalchemy import insert
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from app.core import security
 from app.core.db import make_engine, migrate, open_session
 from app.models.base import utcnow
 from app.models.process import Phase, ProcessCreate, process_from
 from app.models.proposal import Proposal, ProposalStatus
+from app.models.round import Round, RoundGroup
 from app.models.user import Role, User
 from bench.app import create_probe_table
 
 ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-DATABASE = "wijkbudget_bench"
+# BENCH_DATABASE: another name, so two runs on one PostgreSQL server cannot drop each other's.
+DATABASE = os.environ.get("BENCH_DATABASE", "wijkbudget_bench")
 SECRET = secrets.token_urlsafe(48)
 # Voters with a verified e-mail address, so that every cast also queues its confirmation mail
 # (the costlier case); BENCH_VOTERS_VERIFIED=0 seeds unverified voters.
@@ -59,6 +66,11 @@ function init(args)
   nthreads = tonumber(args[3])
   out = io.open(args[4] .. tid .. ".txt", "w")
   path = args[5]
+  -- Round mode: one path and one body per voter (the voter's own district).
+  if args[6] then
+    paths = {}
+    for line in io.lines(args[6]) do paths[#paths + 1] = line end
+  end
 end
 function request()
   counter = counter + 1
@@ -68,6 +80,9 @@ function request()
   headers["Content-Type"] = "application/json"
   headers["X-Request-ID"] = "v" .. v .. "-" .. counter
   out:write("v" .. v .. "-" .. counter, " sent -\n")
+  if paths then
+    return wrk.format("PUT", paths[v + 1], headers, bodies[v + 1])
+  end
   return wrk.format("PUT", path, headers, bodies[(v % #bodies) + 1])
 end
 function response(status, headers, body)
@@ -89,34 +104,57 @@ def fresh_database() -> None:
     migrate(database_url())
 
 
-def seed(voters: int) -> tuple[int, list[int], list[int]]:
-    """A knapsack process in voting with ten accepted proposals, and `voters` residents."""
+def _process_in_voting(
+    session: Session, title: str, *, round_id: int | None = None, group_id: int | None = None
+) -> tuple[int, list[int]]:
+    """A knapsack process in voting with ten accepted proposals: its id and theirs."""
+    spec = ProcessCreate.model_validate(
+        {"title": title, "budget": 25000, "ballot": {"type": "knapsack"}}
+    )
+    process = process_from(spec)
+    process.phase = Phase.voting
+    process.voting_started_at = utcnow()
+    process.round_id, process.group_id = round_id, group_id
+    session.add(process)
+    session.flush()
+    assert process.id is not None
+    proposals = [
+        Proposal(
+            process_id=process.id,
+            title=f"P{i}",
+            summary="s",
+            estimated_cost=c,
+            cost=c,
+            status=ProposalStatus.accepted,
+        )
+        for i, c in enumerate(PROPOSAL_COSTS)
+    ]
+    session.add_all(proposals)
+    session.flush()
+    return process.id, [p.id for p in proposals if p.id is not None]
+
+
+def seed(
+    voters: int, districts: int
+) -> tuple[int, list[int], list[int], list[tuple[int, list[int]]]]:
+    """A process in voting; a round of `districts` processes in voting in one group with
+    `max_processes_per_voter` 1; and `voters` residents."""
     engine = make_engine(database_url())
     with open_session(engine) as session:
-        spec = ProcessCreate.model_validate(
-            {"title": "Load test", "budget": 25000, "ballot": {"type": "knapsack"}}
-        )
-        process = process_from(spec)
-        process.phase = Phase.voting
-        process.voting_started_at = utcnow()
-        session.add(process)
+        process_id, proposal_ids = _process_in_voting(session, "Load test")
+        city = Round(title="Load test round", description="")
+        session.add(city)
         session.flush()
-        assert process.id is not None
-        proposals = [
-            Proposal(
-                process_id=process.id,
-                title=f"P{i}",
-                summary="s",
-                estimated_cost=c,
-                cost=c,
-                status=ProposalStatus.accepted,
-            )
-            for i, c in enumerate(PROPOSAL_COSTS)
+        assert city.id is not None
+        group = RoundGroup(round_id=city.id, name="Districts", max_processes_per_voter=1)
+        session.add(group)
+        session.flush()
+        round_processes = [
+            _process_in_voting(session, f"District {d}", round_id=city.id, group_id=group.id)
+            for d in range(districts)
         ]
-        session.add_all(proposals)
         create_probe_table(session)
         session.commit()
-        process_id, proposal_ids = process.id, [p.id for p in proposals if p.id is not None]
         # One multi-row INSERT from the model's own defaults, so new columns need no edit here.
         template = User(
             email="",
@@ -133,9 +171,9 @@ def seed(voters: int) -> tuple[int, list[int], list[int]]:
         ]
         session.execute(insert(User), rows)
         session.commit()
-        user_ids = list(session.exec(select(User.id).order_by(col(User.id))))
+        user_ids = [u for u in session.exec(select(User.id).order_by(col(User.id))) if u]
     engine.dispose()
-    return process_id, proposal_ids, user_ids
+    return process_id, proposal_ids, user_ids, round_processes
 
 
 def free_port() -> int:
@@ -239,11 +277,14 @@ def wrk(
     }
 
 
-def check(acks_dirs: list[Path], user_ids: list[int]) -> tuple[int, int, int, list[str]]:
+def check(
+    acks_dirs: list[Path], user_ids: list[int], process_ids: list[int]
+) -> tuple[int, int, int, list[str]]:
     """Stored ballots must be exactly the acknowledged ones: per voter, the receipt of the
     last acknowledged cast (repeats run one after another; within one, each voter casts once).
     A cast still in flight when wrk stopped has no answer: its voter may or may not have a
-    ballot, and is counted apart."""
+    ballot, and is counted apart. `process_ids`: where this mode's voters cast (in round
+    mode each voter always in the same district, so one ballot per voter there too)."""
     expected: dict[int, str] = {}
     in_flight: set[int] = set()
     acked = 0
@@ -264,8 +305,13 @@ def check(acks_dirs: list[Path], user_ids: list[int]) -> tuple[int, int, int, li
                     in_flight.discard(voter)
         in_flight |= {voter for rid, voter in sent.items() if rid not in answered}
     with psycopg.connect(ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}") as connection:
-        stored = dict(connection.execute("SELECT voter_id, receipt FROM ballot").fetchall())
+        rows = connection.execute(
+            "SELECT voter_id, receipt FROM ballot WHERE process_id = ANY(%s)", (process_ids,)
+        ).fetchall()
+    stored: dict[int, str] = dict(rows)
     problems = []
+    if len(rows) != len(stored):
+        problems.append(f"{len(rows) - len(stored)} voters hold more than one ballot")
     for voter, receipt in expected.items():
         if stored.get(voter) != receipt and voter not in in_flight:
             problems.append(f"voter {voter}: acknowledged {receipt}, stored {stored.get(voter)}")
@@ -281,10 +327,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--districts", type=int, default=10, help="Districts of the round.")
     options = parser.parse_args()
     print(f"seeding {options.voters:,} voters ...", flush=True)
     fresh_database()
-    process_id, proposal_ids, user_ids = seed(options.voters)
+    process_id, proposal_ids, user_ids, districts = seed(options.voters, options.districts)
     work = Path(tempfile.mkdtemp(prefix="vote-load-"))
     tokens = work / "tokens.txt"
     tokens.write_text(
@@ -302,6 +349,17 @@ def main() -> None:
         [proposal_ids[5], proposal_ids[6], proposal_ids[7], proposal_ids[8]],
     ]
     bodies.write_text("\n".join(f'{{"proposal_ids": {c}}}' for c in choices) + "\n")
+    # Round mode: voter n votes in district n mod districts, choosing as in the single mode.
+    round_paths = work / "round_paths.txt"
+    round_bodies = work / "round_bodies.txt"
+    paths, per_voter = [], []
+    for n in range(len(user_ids)):
+        district, ids = districts[n % len(districts)]
+        pick = [proposal_ids.index(pid) for pid in choices[n % len(choices)]]
+        paths.append(f"/api/v1/processes/{district}/ballot")
+        per_voter.append(f'{{"proposal_ids": {[ids[i] for i in pick]}}}')
+    round_paths.write_text("\n".join(paths) + "\n")
+    round_bodies.write_text("\n".join(per_voter) + "\n")
     script = work / "cast.lua"
     script.write_text(LUA)
     post = work / "post.lua"
@@ -311,7 +369,7 @@ def main() -> None:
     server = start_server(port, options.workers, server_log)
     base = f"http://127.0.0.1:{port}"
     try:
-        baseline, casts, ack_dirs = [], [], []
+        baseline, casts, rounds, ack_dirs, round_dirs = [], [], [], [], []
         for n in range(options.repeat):
             baseline.append(
                 wrk(f"{base}/bench/insert", options.seconds, options.connections, post, [])
@@ -335,14 +393,33 @@ def main() -> None:
                     args,
                 )
             )
+            directory = work / f"round{n}"
+            directory.mkdir()
+            round_dirs.append(directory)
+            args = [
+                str(tokens),
+                str(round_bodies),
+                "2",
+                str(directory / "acks"),
+                "-",
+                str(round_paths),
+            ]
+            rounds.append(
+                wrk(f"{base}/api/v1/", options.seconds, options.connections, script, args)
+            )
             print(
-                f"run {n + 1}: ballots/s {casts[-1]['rate']:.0f}, one-INSERT baseline {baseline[-1]['rate']:.0f}/s",
+                f"run {n + 1}: ballots/s {casts[-1]['rate']:.0f}, in a round of "
+                f"{options.districts} districts (k=1) {rounds[-1]['rate']:.0f}, "
+                f"one-INSERT baseline {baseline[-1]['rate']:.0f}/s",
                 flush=True,
             )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    acked, stored, in_flight, problems = check(ack_dirs, user_ids)
+    acked, stored, in_flight, problems = check(ack_dirs, user_ids, [process_id])
+    r_acked, r_stored, r_in_flight, r_problems = check(
+        round_dirs, user_ids, [pid for pid, _ in districts]
+    )
 
     def med(runs: list[dict[str, float]], key: str) -> float:
         return statistics.median(r[key] for r in runs)
@@ -356,16 +433,27 @@ def main() -> None:
         f"{'PUT ballot':28}{med(casts, 'rate'):>10.0f}{med(casts, 'p50'):>10.2f}{med(casts, 'p99'):>10.2f}{sum(r['errors'] for r in casts):>8.0f}"
     )
     print(
+        f"{'PUT ballot, round k=1':28}{med(rounds, 'rate'):>10.0f}{med(rounds, 'p50'):>10.2f}{med(rounds, 'p99'):>10.2f}{sum(r['errors'] for r in rounds):>8.0f}"
+    )
+    print(
         f"{'baseline: one INSERT':28}{med(baseline, 'rate'):>10.0f}{med(baseline, 'p50'):>10.2f}{med(baseline, 'p99'):>10.2f}{sum(r['errors'] for r in baseline):>8.0f}"
     )
     print(f"ratio ballots/s : baseline = {med(casts, 'rate') / med(baseline, 'rate'):.2f}")
     print(
+        f"ratio round ballots/s : single-process ballots/s = "
+        f"{med(rounds, 'rate') / med(casts, 'rate'):.2f}"
+    )
+    print(
         f"acknowledged casts {acked:,}; voters with a stored ballot {stored:,}; "
         f"in flight when wrk stopped {in_flight}; mismatches {len(problems)}"
     )
-    for problem in problems[:10]:
+    print(
+        f"round: acknowledged casts {r_acked:,}; voters with a stored ballot {r_stored:,}; "
+        f"in flight when wrk stopped {r_in_flight}; mismatches {len(r_problems)}"
+    )
+    for problem in [*problems, *r_problems][:10]:
         print("  ", problem)
-    if problems:
+    if problems or r_problems:
         raise SystemExit(1)
 
 
