@@ -38,6 +38,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Reverse proxies (comma-separated addresses or networks, or '*') whose "
+            "X-Forwarded-For and X-Forwarded-Proto are believed; default FORWARDED_ALLOW_IPS, "
+            "else none: the headers are ignored.",
+        ),
+    ] = None,
 ) -> None:
     """Apply the database migrations, then serve the API (docs at /docs)."""
     import uvicorn
@@ -60,6 +68,7 @@ def serve(
         settings.database_url, workers, settings.db_pool_size + settings.db_max_overflow
     )
     typer.echo(f"Wijkbudget on http://{host}:{port} (docs at /docs)", err=True)
+    trusted = forwarded_allow_ips or settings.forwarded_allow_ips
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -69,6 +78,10 @@ def serve(
         server_header=False,
         access_log=False,
         log_level=settings.log_level.lower(),
+        # Uvicorn believes these headers from 127.0.0.1 unless told otherwise; an address a
+        # client can forge must not name its throttle bucket, so only a configured proxy counts.
+        proxy_headers=trusted is not None,
+        forwarded_allow_ips=trusted or "",
     )
 
 

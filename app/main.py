@@ -22,7 +22,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import make_engine
 from app.core.middleware import (
     BodySizeLimitMiddleware,
-    ConcurrencyLimitMiddleware,
+    BodyTimeoutMiddleware,
     RequestContextMiddleware,
 )
 from app.core.problems import (
@@ -32,6 +32,7 @@ from app.core.problems import (
     problem_body,
     problem_codes,
 )
+from app.core.slots import ConnectionSlots
 from app.routers import (
     admin,
     analysis,
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # Sync handlers need a thread beyond every admitted request (see the concurrency limit).
+        # Sync handlers need a thread beyond every connection slot (see app/core/slots.py).
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = max(limiter.total_tokens, admitted + 10)
         sender = _start_mail_sender(engine, mailer, settings.mail_sender_interval_seconds)
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.connection_slots = ConnectionSlots(admitted)
     app.state.mailer = mailer
     app.state.signing_key = settings.signing_key()
     app.state.guard = make_guard(engine, settings, app.state.signing_key)
@@ -128,14 +130,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
         expose_headers=["X-Request-ID", "Retry-After"],
     )
-    app.add_middleware(ConcurrencyLimitMiddleware, limit=admitted)
+    app.add_middleware(BodyTimeoutMiddleware, seconds=settings.body_timeout_seconds)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         # A pabulib file for a what-if tally is far larger than any JSON request.
         per_path={f"{API_PREFIX}/analysis/tally": settings.analysis_max_bytes},
     )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, hsts=settings.environment == "production")
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     logging.getLogger("wijkbudget").setLevel(settings.log_level.upper())

@@ -21,7 +21,9 @@ from app.core.db import make_engine, migrate, open_session
 from app.main import create_app
 from app.models import metadata
 
-TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+# A key as operators are told to make one (`secrets.token_urlsafe(48)`): the test environment
+# refuses guessable keys like production does.
+TEST_SECRET = "uLFbNh_KYyZYCJl4OuxGO_i_BwFIMsKDOYtDXsUJ74zSQxMv7G3HSkQJYaYaqfT8"
 
 
 def _reset_postgres(url: str) -> None:

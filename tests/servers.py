@@ -13,7 +13,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,9 +47,19 @@ class ServerProcess:
     """`wijkbudget serve` on 127.0.0.1; `start` returns once /readyz answers 200."""
 
     def __init__(
-        self, database_url: str, log_dir: Path, *, name: str = "wb-test", workers: int = 2
+        self,
+        database_url: str,
+        log_dir: Path,
+        *,
+        name: str = "wb-test",
+        workers: int = 2,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
+        # More `serve` options, and settings, for this server.
+        self.args = list(args)
+        self.env = dict(env or {})
         self.database_url = with_application_name(database_url, name)
         self.workers = workers
         self.log_path = log_dir / f"{name}.log"
@@ -70,9 +80,18 @@ class ServerProcess:
             # No mail sender: it would write .eml files into the working directory.
             MAIL_SENDER_INTERVAL_SECONDS="0",
         )
+        env.update(self.env)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [*_command(), "serve", "--port", str(self.port), "--workers", str(self.workers)],
+                [
+                    *_command(),
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                    *self.args,
+                ],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -8,6 +8,7 @@ beside the default database, so every worker and every restart accepts the same 
 
 import json
 import logging
+import math
 import os
 import secrets
 import tempfile
@@ -21,7 +22,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_DATABASE_URL = "sqlite:///./wijkbudget.db"
 DEV_SECRET_FILE = "wijkbudget.secret"
 MIN_SECRET_LENGTH = 32
+# HS256 wants a key about as strong as its 256-bit output; 192 estimated bits leave room for
+# the estimate's pessimism. The advised `secrets.token_urlsafe(48)` scores well over 300.
+MIN_SECRET_BITS = 192
 _KNOWN_WEAK_SECRETS = {"changethis", "changeme", "secret", "development", "insecure"}
+_CLASS_SIZES = ((str.islower, 26), (str.isupper, 26), (str.isdigit, 10))
+_OTHER_CLASS_SIZE = 33  # printable ASCII punctuation and space
 
 
 class ConfigError(Exception):
@@ -37,6 +43,13 @@ class Settings(BaseSettings):
     access_token_expire_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A request body must arrive within this many seconds of the first read, else 408: a
+    # client trickling bytes keeps only its own socket, and not for long.
+    body_timeout_seconds: float = Field(default=10, gt=0, le=600)
+    # Addresses of the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed
+    # (uvicorn's list: "10.0.0.1,10.0.0.2", a network "10.0.0.0/8", or "*"). None: proxy
+    # headers are ignored, so no client can choose the address it is throttled by.
+    forwarded_allow_ips: str | None = None
     # Connections per worker process. Requests beyond it wait in the event loop, not in a
     # thread: a thread blocked on an empty pool could starve the requests holding connections.
     # Every worker of every machine may open pool + overflow connections; the default 5 + 5
@@ -127,6 +140,12 @@ class Settings(BaseSettings):
             return f"SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters"
         if key.lower() in _KNOWN_WEAK_SECRETS or len(set(key)) < 8:
             return "SECRET_KEY is a well-known or low-entropy value"
+        bits = estimated_entropy_bits(key)
+        if bits < MIN_SECRET_BITS:
+            return (
+                f"SECRET_KEY looks guessable (about {bits:.0f} bits of randomness, at least "
+                f"{MIN_SECRET_BITS} needed: no words, repeats or runs like abcd or 1234)"
+            )
         return None
 
     def require_strong_secret(self) -> None:
@@ -162,6 +181,30 @@ class Settings(BaseSettings):
         if self.database_url.startswith(prefix) and ":memory:" not in self.database_url:
             return Path(self.database_url[len(prefix) :]).resolve().parent / DEV_SECRET_FILE
         return Path.cwd() / DEV_SECRET_FILE
+
+
+def estimated_entropy_bits(key: str) -> float:
+    """A deliberately pessimistic estimate of the randomness in `key`, in bits.
+
+    Each character is worth log2 of the alphabet its classes span (lower, upper, digits,
+    other), unless an attacker's guesser would predict it: the same as or next to the
+    character before (`aaaa`, `abcd`, `4321`), or ending a three-character piece seen
+    earlier in the key (`changethischangethis`, `abcdefghabcdefgh`). A key of words and
+    runs scores far below a random string of the same length."""
+    alphabet = sum(size for test, size in _CLASS_SIZES if any(test(c) for c in key))
+    if any(not (c.islower() or c.isupper() or c.isdigit()) for c in key):
+        alphabet += _OTHER_CLASS_SIZE
+    per_char = math.log2(max(alphabet, 2))
+    surprising = 0
+    seen: set[str] = set()
+    for i, char in enumerate(key):
+        triple = key[i - 2 : i + 1] if i >= 2 else ""
+        predictable = (i > 0 and abs(ord(char) - ord(key[i - 1])) <= 1) or triple in seen
+        if triple:
+            seen.add(triple)
+        if not predictable:
+            surprising += 1
+    return surprising * per_char
 
 
 def _development_secret(path: Path) -> str:

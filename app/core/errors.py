@@ -24,6 +24,7 @@ class Kind(StrEnum):
     conflict = "conflict"
     gone = "gone"
     too_large = "too_large"
+    timeout = "timeout"
     invalid = "invalid"
     throttled = "throttled"
 
@@ -91,6 +92,7 @@ InvalidTransition = _error(Kind.conflict, "invalid_transition", "Invalid phase t
 ProcessLocked = _error(Kind.conflict, "process_locked", "Process is locked")
 InvalidStatus = _error(Kind.conflict, "invalid_status", "Not possible in this status")
 PayloadTooLarge = _error(Kind.too_large, "payload_too_large", "Payload too large")
+RequestTimeout = _error(Kind.timeout, "request_timeout", "Request body too slow")
 ValidationFailed = _error(Kind.invalid, "validation_error", "Invalid input")
 TooManyAttempts = _error(Kind.throttled, "too_many_attempts", "Too many attempts")
 # Voting

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids, access log, security headers and the body-size limit."""
+"""Pure ASGI middleware: request ids, access log, security and cache headers, and the limits
+on request bodies (size, and time to arrive)."""
 
 import asyncio
 import json
@@ -12,6 +13,7 @@ from fastapi import HTTPException
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.logtext import log_safe
 from app.core.problems import problem_body
 
 log = logging.getLogger("wijkbudget.request")
@@ -22,22 +24,40 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+# Production is served over HTTPS only (behind a TLS-terminating proxy): browsers that saw
+# this never try plain HTTP for two years, on subdomains neither.
+HSTS = "max-age=63072000; includeSubDomains"
+_READS = frozenset({"GET", "HEAD"})
+
+
+def must_not_store(method: str, path: str, headers: Headers) -> bool:
+    """Whether no cache (browser, proxy, CDN) may keep the response.
+
+    Only an anonymous read is public: whatever answers a token (the account, its export, a
+    ballot, a new token) or a write, and a receipt's status (a receipt is a voter's secret),
+    is `no-store`. Deciding by the request, not per endpoint, covers endpoints added later."""
+    if method not in _READS or "authorization" in headers:
+        return True
+    return "/receipts/" in path
 
 
 class RequestContextMiddleware:
     """Tags every request with an id (a valid `X-Request-ID` is kept, else one is made),
     echoes it, adds the security headers and logs one line per request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = Headers(scope=scope).get("x-request-id", "")
+        request_headers = Headers(scope=scope)
+        given = request_headers.get("x-request-id", "")
         request_id = given if _VALID_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        no_store = must_not_store(scope["method"], scope["path"], request_headers)
         started = time.perf_counter()
         status = 500
 
@@ -49,15 +69,21 @@ class RequestContextMiddleware:
                 headers["X-Request-ID"] = request_id
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
+                if no_store:
+                    # Set, not defaulted: no handler may make such a response cacheable.
+                    headers["Cache-Control"] = "no-store"
+                if self.hsts:
+                    headers["Strict-Transport-Security"] = HSTS
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
+            # The path is the client's text (decoded: `%0A` is a newline), so it is escaped.
             log.info(
                 "%s %s %s %.1fms request_id=%s",
-                scope["method"],
-                scope["path"],
+                log_safe(scope["method"]),
+                log_safe(scope["path"]),
                 status,
                 (time.perf_counter() - started) * 1000,
                 request_id,
@@ -123,26 +149,47 @@ async def _send_too_large(send: Send, max_bytes: int) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-class ConcurrencyLimitMiddleware:
-    """Admits at most `limit` requests into the app at once; the rest wait in the event loop.
+class BodyTimeoutMiddleware:
+    """Answers `408 request_timeout` (and closes the connection) when a request body has not
+    fully arrived `seconds` after the app first asked for it.
 
-    Sync handlers run in a thread pool and hold a database connection across several thread
-    hops. If more requests than the connection pool holds were admitted, threads could all
-    be blocked waiting for a connection while the requests holding connections wait for a
-    thread. Keeping `limit` at the pool's capacity (and below the thread pool's size) makes
-    that impossible; waiting requests cost no thread.
-    """
+    Uvicorn waits for a body as long as the client keeps the socket open, so a client that
+    sends a few bytes and stalls would keep its request alive for ever. The clock starts at
+    the first read, and stops once the body is complete: waiting for a disconnect afterwards
+    (a streaming response does) is not limited."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
         self.app = app
-        self.limit = limit
-        self._semaphore: asyncio.Semaphore | None = None
+        self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.limit)
-        async with self._semaphore:
-            await self.app(scope, receive, send)
+        deadline: float | None = None
+        complete = False
+
+        async def timed_receive() -> Message:
+            nonlocal deadline, complete
+            if complete:
+                return await receive()
+            loop = asyncio.get_running_loop()
+            if deadline is None:
+                deadline = loop.time() + self.seconds
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                # FastAPI re-raises HTTPException from body reading; our handler renders it.
+                raise HTTPException(
+                    408, _timeout_detail(self.seconds), headers={"Connection": "close"}
+                ) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                complete = True
+            return message
+
+        await self.app(scope, timed_receive, send)
+
+
+def _timeout_detail(seconds: float) -> str:
+    return f"The request body did not arrive within {seconds:g} seconds."

@@ -29,10 +29,12 @@ from app.core.errors import (
     NotAuthenticated,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     TooManyAttempts,
     ValidationFailed,
     invalid_input,
 )
+from app.core.logtext import log_safe
 from app.models.participation import Reason, VotingClosedReason
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -46,6 +48,7 @@ STATUS: dict[Kind, int] = {
     Kind.conflict: 409,
     Kind.gone: 410,
     Kind.too_large: 413,
+    Kind.timeout: 408,
     Kind.invalid: 422,
     Kind.throttled: 429,
 }
@@ -190,6 +193,7 @@ _GENERIC_BY_STATUS: dict[int, type[DomainError]] = {
     403: Forbidden,
     404: NotFound,
     405: MethodNotAllowed,
+    408: RequestTimeout,
     413: PayloadTooLarge,
     422: ValidationFailed,
     429: TooManyAttempts,
@@ -214,7 +218,7 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.exception("unhandled error on %s %s", log_safe(request.method), log_safe(request.url.path))
     return problem_response(
         500, "internal_error", "Internal server error", "An unexpected error occurred."
     )

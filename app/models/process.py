@@ -107,7 +107,14 @@ def _as_utc(value: datetime | None) -> datetime | None:
     # The contract speaks UTC; a timestamp without an offset is read as UTC.
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:59:59-05:00 is in year 10000 in UTC, which datetime cannot hold: a
+        # ValueError makes it a field error (422), not a failure of the server.
+        raise ValueError("the timestamp is out of range once converted to UTC") from None
 
 
 def _prefixes(values: list[str]) -> list[str]:

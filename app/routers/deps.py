@@ -1,5 +1,6 @@
 """Dependencies shared by the routers, as `Annotated` aliases."""
 
+import ipaddress
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -12,6 +13,7 @@ from sqlmodel import Session
 from app.core.config import Settings
 from app.core.db import open_session
 from app.core.errors import NotAuthenticated
+from app.core.slots import ConnectionSlots
 from app.models.base import INT32_MAX
 from app.models.user import Language, User, language_from_header
 from app.services import accounts
@@ -35,15 +37,29 @@ async def get_settings(request: Request) -> Settings:
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One transaction per request. Opening a session does no I/O, so it happens here in
-    the event loop; only the commit (or rollback) takes a trip to a worker thread."""
+    the event loop; only the commit (or rollback) takes a trip to a worker thread. The
+    request holds a connection slot (app/core/slots.py) from here until the session is
+    closed; the body has been read by then."""
     write = request.method not in _READ_ONLY_METHODS
-    session = open_session(request.app.state.engine, write=write)
-    try:
-        yield session
-        await run_in_threadpool(_commit_and_close, session)
-    except BaseException:
-        await run_in_threadpool(_roll_back_and_close, session)
-        raise
+    async with _slots(request).held():
+        session = open_session(request.app.state.engine, write=write)
+        try:
+            yield session
+            await run_in_threadpool(_commit_and_close, session)
+        except BaseException:
+            await run_in_threadpool(_roll_back_and_close, session)
+            raise
+
+
+def _slots(request: Request) -> ConnectionSlots:
+    slots: ConnectionSlots = request.app.state.connection_slots
+    return slots
+
+
+async def hold_connection_slot(request: Request) -> AsyncIterator[None]:
+    """A slot for a handler that uses the engine without a session (the readiness probe)."""
+    async with _slots(request).held():
+        yield
 
 
 def _commit_and_close(session: Session) -> None:
@@ -64,13 +80,14 @@ async def get_read_session(request: Request) -> AsyncIterator[Session]:
     """A session that never takes SQLite's write lock, for a request whose only writes are
     throttle records in transactions of their own (sign-in: Argon2 must not run while every
     other writer waits)."""
-    session = open_session(request.app.state.engine, write=False)
-    try:
-        yield session
-        await run_in_threadpool(_commit_and_close, session)
-    except BaseException:
-        await run_in_threadpool(_roll_back_and_close, session)
-        raise
+    async with _slots(request).held():
+        session = open_session(request.app.state.engine, write=False)
+        try:
+            yield session
+            await run_in_threadpool(_commit_and_close, session)
+        except BaseException:
+            await run_in_threadpool(_roll_back_and_close, session)
+            raise
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -113,10 +130,26 @@ async def page_params(
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
+# Every client whose address is not an IP address shares this one: a proxy's garbage (or a
+# forged header it passed on) can neither fail a request nor open a fresh throttle bucket.
+UNKNOWN_ADDRESS = "unknown"
+_MAX_ADDRESS_LENGTH = 45  # the longest textual IPv6 address (with an embedded IPv4)
+
+
 async def get_client_address(request: Request) -> str:
-    """The caller's address, for throttling. Behind a proxy, run uvicorn with
-    --forwarded-allow-ips so this is the client's, not the proxy's."""
-    return request.client.host if request.client else "unknown"
+    """The caller's address, for throttling: an IP address in its normal form, or
+    `UNKNOWN_ADDRESS`. Behind a proxy, serve with --forwarded-allow-ips (FORWARDED_ALLOW_IPS)
+    so this is the client's, not the proxy's; without it proxy headers are ignored."""
+    host = request.client.host if request.client else ""
+    if len(host) > _MAX_ADDRESS_LENGTH:
+        return UNKNOWN_ADDRESS
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return UNKNOWN_ADDRESS
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+        return UNKNOWN_ADDRESS
+    return address.compressed
 
 
 async def get_guard(request: Request) -> Guard:

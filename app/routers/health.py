@@ -1,10 +1,13 @@
 """Liveness and readiness probes, outside the versioned API."""
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.core.db import ping
+from app.routers.deps import hold_connection_slot
 
 router = APIRouter(tags=["operations"])
 
@@ -24,7 +27,9 @@ def healthz() -> Health:
     responses={503: {"model": Health, "description": "The database does not answer"}},
     summary="The database answers",
 )
-def readyz(request: Request) -> Health | JSONResponse:
+def readyz(
+    request: Request, _slot: Annotated[None, Depends(hold_connection_slot, scope="function")]
+) -> Health | JSONResponse:
     if not ping(request.app.state.engine):
         return JSONResponse({"status": "unavailable"}, status_code=503)
     return Health(status="ok")
