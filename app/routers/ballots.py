@@ -10,6 +10,7 @@ from app.core.errors import (
     CodeUsed,
     DuplicateProposal,
     Forbidden,
+    GroupLimitReached,
     InvalidCode,
     InvalidPhase,
     InvalidPoints,
@@ -63,11 +64,19 @@ BALLOT_RULE_ERRORS = (
     "/ballot",
     response_model=BallotPublic,
     responses=problem_responses(
-        NotAuthenticated, NotFound, VotingClosed, NotEligible, ValidationFailed, *BALLOT_RULE_ERRORS
+        NotAuthenticated,
+        NotFound,
+        VotingClosed,
+        NotEligible,
+        GroupLimitReached,
+        ValidationFailed,
+        *BALLOT_RULE_ERRORS,
     ),
     summary="Cast or replace your ballot",
     description="Knapsack and approval ballots send `proposal_ids`; cumulative ballots send "
-    "`points`. Casting again replaces the earlier ballot atomically and issues a new receipt.",
+    "`points`. Casting again replaces the earlier ballot atomically and issues a new receipt. "
+    "In a process of a round's group, a voter with ballots in as many other processes of the "
+    "group as it allows gets `group_limit_reached` with `processes`.",
 )
 def cast_ballot(
     process_id: int,

@@ -512,3 +512,17 @@ def test_a_process_outside_rounds_exports_no_district(
     assert "district" not in meta
     assert "subunit" not in meta
     assert count_rows(session, Proposal) == 4
+
+
+def test_the_openapi_document_names_the_new_error_and_endpoints(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    cast_conflicts = doc["paths"][f"{API}/processes/{{process_id}}/ballot"]["put"]["responses"]
+    assert "group_limit_reached" in cast_conflicts["409"]["description"]
+    for path in (
+        "",
+        "/{round_id}",
+        "/{round_id}/transition",
+        "/{round_id}/me",
+        "/{round_id}/results",
+    ):
+        assert f"{API}/rounds{path}" in doc["paths"]
