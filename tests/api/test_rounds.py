@@ -6,6 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from app.core.config import Settings
+from app.main import create_app
 from app.models.audit import AuditEntry
 from app.models.ballot import Ballot
 from app.models.process import Phase, Process
@@ -14,6 +16,7 @@ from app.models.round import Round, RoundGroup
 from app.services import pabulib
 from app.services.rounds import group_limit_refusal
 from tests.api.conftest import Actor, Actors
+from tests.conftest import make_settings
 from tests.factories import make_process, make_proposal, make_round, make_voting_process
 from tests.helpers import API, assert_problem, checker_errors, count_rows
 
@@ -526,3 +529,38 @@ def test_the_openapi_document_names_the_new_error_and_endpoints(client: TestClie
         "/{round_id}/results",
     ):
         assert f"{API}/rounds{path}" in doc["paths"]
+
+
+def test_in_production_a_round_with_one_unverified_process_does_not_move(
+    actors: Actors, session: Session, settings: Settings
+) -> None:
+    production = create_app(
+        make_settings(
+            settings.database_url, environment="production", smtp_url="smtp://127.0.0.1:9"
+        )
+    )
+    new, (group,) = make_round(session)
+    coded, _ = make_voting_process(
+        session,
+        actors.author.user,
+        phase=Phase.review,
+        round_id=new.id,
+        group_id=group.id,
+        eligibility={"require_voting_code": True},
+    )
+    open_to_all, _ = make_voting_process(
+        session, actors.author.user, phase=Phase.review, round_id=new.id
+    )
+    with TestClient(production) as client:
+        response = client.post(
+            f"{API}/rounds/{new.id}/transition",
+            json={"to": "voting"},
+            headers=actors.admin.headers,
+        )
+        body = assert_problem(response, 409, "unverified_voters")
+        # The one with codes comes first (lower id) and could move: all or none.
+        assert body["process_id"] == open_to_all.id
+        assert (coded.id or 0) < (open_to_all.id or 0)
+    session.expire_all()
+    assert {p.phase for p in session.exec(select(Process))} == {"review"}
+    production.state.engine.dispose()
