@@ -23,8 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-from app.services import pabulib
-from app.services.tally import greedy, mes
+from app.services import analysis, pabulib
+from app.services.results import shares
+from app.services.tally import RULES, greedy, mes
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_ENV = "WIJKBUDGET_PABULIB_DIR"
@@ -93,12 +94,52 @@ def election_files() -> dict[str, Path]:
     return found
 
 
+EXPLAIN_FILES = ["Poland_Wieliczka_2023_Green_Budget", "Poland_Lodz_2022"]
+
+
+def explained_publication(paths: dict[str, Path], repeat: int) -> None:
+    """What publishing computes, on an election already read: both rules and their shares
+    (the baseline, as before explanations), against both rules explained with the fairness
+    figures, in the reply's form (`analysis.analyse`, what results.compute adds)."""
+    print(f"publication work with explanations, median of {repeat} runs; times in seconds\n")
+    header = (
+        f"{'election':<36}{'voters':>8}{'projects':>9}{'baseline':>10}{'explained':>10}{'ratio':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for stem in EXPLAIN_FILES:
+        file = pabulib.read(paths[stem])
+        e = file.election()
+        baseline, explained = [], []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            for rule in RULES.values():
+                shares(e, rule.count(e))
+            baseline.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            analysis.analyse(file)
+            explained.append(time.perf_counter() - started)
+        base, full = statistics.median(baseline), statistics.median(explained)
+        print(
+            f"{stem:<36}{e.voter_count:>8,}{len(e.costs):>9}{base:>10.2f}{full:>10.2f}"
+            f"{full / base:>6.2f}x",
+            flush=True,
+        )
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-checker", action="store_true", help="skip the checker baseline")
+    parser.add_argument(
+        "--explain-only", action="store_true", help="only the publication-with-explanations table"
+    )
     args = parser.parse_args()
     paths = election_files()
+    explained_publication(paths, args.repeat)
+    if args.explain_only:
+        return
     print(f"tally benchmark, median of {args.repeat} runs; times in seconds\n")
     header = f"{'election':<36}{'rule':<7}{'voters':>8}{'command':>9}{'peak MiB':>9}{'tally':>8}{'checker':>9}{'ratio':>8}  same winners"
     print(header)

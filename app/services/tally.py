@@ -29,6 +29,7 @@ Speed without floats (all arithmetic is on integers and `Fraction`s):
   decisions, and so the same outcome, are certain, so the runs in between are skipped.
 """
 
+import functools
 import heapq
 import math
 from collections import Counter
@@ -678,13 +679,13 @@ def fairness(election: Election, selected: Iterable[int]) -> Fairness:
             )
         ] += count
     histogram: Counter[int] = Counter()
-    shares: Counter[Fraction] = Counter()
+    shares: Counter[tuple[int, int]] = Counter()  # reduced (numerator, denominator)
     for (funded_cost, total_cost, funded, length), count in kinds.items():
         histogram[funded] += count
-        if total_cost:
-            shares[Fraction(funded_cost, total_cost)] += count
-        elif length:
-            shares[Fraction(funded, length)] += count
+        if total_cost or length:
+            num, den = (funded_cost, total_cost) if total_cost else (funded, length)
+            common = math.gcd(num, den)
+            shares[(num // common, den // common)] += count
     n = sum(shares.values())
     # Gini = sum over all pairs |x_i - x_j| / (2 n^2 mean) = D / (n * total), where
     # D = sum of x_j - x_i over the pairs i < j in sorted order = sum_k count_k * x_k *
@@ -694,12 +695,11 @@ def fairness(election: Election, selected: Iterable[int]) -> Fairness:
     spread: dict[int, int] = {}
     mass: dict[int, int] = {}
     below = 0
-    for share in sorted(shares):
-        count = shares[share]
+    for num, den in _ascending(shares):
+        count = shares[(num, den)]
         above = n - below - count
-        den = share.denominator
-        spread[den] = spread.get(den, 0) + share.numerator * count * (below - above)
-        mass[den] = mass.get(den, 0) + share.numerator * count
+        spread[den] = spread.get(den, 0) + num * count * (below - above)
+        mass[den] = mass.get(den, 0) + num * count
         below += count
     differences, total = _sum_fractions(spread), _sum_fractions(mass)
     return Fairness(
@@ -711,6 +711,30 @@ def fairness(election: Election, selected: Iterable[int]) -> Fairness:
             else Fraction(0)
         ),
     )
+
+
+def _ascending(values: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Distinct reduced fractions (num, den) in ascending order, exactly: by the correctly
+    rounded float first (rounding is monotone, so a smaller float means a smaller value),
+    and by cross-multiplying where floats tie."""
+    by_float = sorted(values, key=lambda f: f[0] / f[1])
+    ordered: list[tuple[int, int]] = []
+    start = 0
+    while start < len(by_float):
+        end = start + 1
+        key = by_float[start][0] / by_float[start][1]
+        while end < len(by_float) and by_float[end][0] / by_float[end][1] == key:
+            end += 1
+        group = by_float[start:end]
+        if len(group) > 1:
+            group.sort(key=functools.cmp_to_key(_compare))
+        ordered += group
+        start = end
+    return ordered
+
+
+def _compare(a: tuple[int, int], b: tuple[int, int]) -> int:
+    return a[0] * b[1] - b[0] * a[1]
 
 
 def _sum_fractions(terms: dict[int, int]) -> tuple[int, int]:

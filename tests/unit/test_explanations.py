@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app.services import pabulib
 from app.services.tally import (
@@ -190,6 +191,37 @@ def test_greedy_by_hand() -> None:
     assert (e[3].outcome, e[3].would_win_at_cost) == ("no_votes", None)
 
 
+def test_greedy_would_win_at_exactly_the_cost_of_a_tie() -> None:
+    # C (1) has 3 votes; A (5) and B (8) have 2. Budget 11: C, A, then 5 left for B. At
+    # cost 5 B ties A and goes after it (A's id is lower): 5 left, so it fits at exactly 5.
+    election = Election.build(11, [5, 8, 1], [[(0, 1), (1, 1), (2, 1)]] * 2 + [[(2, 1)]])
+    _, e = explain_greedy(election)
+    assert (e[1].outcome, e[1].budget_left_when_considered) == ("did_not_fit", 5)
+    assert e[1].would_win_at_cost == 5 == brute_greedy_would_win(election, 1)
+
+
+@st.composite
+def tight_elections(draw: st.DrawFn) -> Election:
+    """Small costs and budgets, so ties of cost and budgets left that equal a cost abound."""
+    count = draw(st.integers(2, 6))
+    costs = draw(st.lists(st.integers(1, 6), min_size=count, max_size=count))
+    ballot = st.lists(st.integers(0, count - 1), unique=True, max_size=count)
+    ballots = draw(st.lists(ballot, max_size=10))
+    return Election.build(draw(st.integers(1, 20)), costs, ([(i, 1) for i in b] for b in ballots))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tight_elections())
+def test_greedy_explanations_match_brute_force_on_tight_elections(election: Election) -> None:
+    check_greedy(election)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tight_elections())
+def test_mes_explanations_match_brute_force_on_tight_elections(election: Election) -> None:
+    check_mes(election)
+
+
 def test_mes_by_hand() -> None:
     # 6 voters want 0..2, 4 want 3 and 4; every project costs 3; budget 9. Add1 ends at 1 per
     # voter (at 2 it overspends): the A-voters buy 0 (rho 1/6: each pays 1/2 of 3), then 1;
@@ -322,3 +354,13 @@ def brute_greedy_would_win_fast(election: Election, index: int) -> int | None:
         else:
             high = middle - 1
     return low
+
+
+def test_shares_sort_exactly_where_floats_tie() -> None:
+    from app.services.tally import _ascending
+
+    # Distinct values that one float cannot tell apart, and ordinary ones.
+    near = [(10**15, 10**15 + 1), (10**15 + 1, 10**15 + 2), (10**16, 10**16 + 1)]
+    values = [*near, (1, 3), (0, 1), (1, 1), (2, 7)]
+    assert float(Fraction(*near[0])) == float(Fraction(*near[1]))
+    assert _ascending(values) == sorted(values, key=lambda f: Fraction(*f))
