@@ -21,8 +21,8 @@ from app.models.user import User
 from app.services import processes, results
 from app.services.results_page_text import DEFAULT_LANGUAGE, LANGUAGES, TEXT
 
-VOTES_COLOUR = "#1d4f91"  # 8.6:1 on white
-COST_COLOUR = "#9c4100"  # 6.0:1 on white
+VOTES_COLOUR = "#1d4f91"  # 8.1:1 on white
+COST_COLOUR = "#9c4100"  # 6.6:1 on white
 INK = "#1a1a1a"
 
 
