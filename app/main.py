@@ -212,6 +212,12 @@ _TOO_LARGE = _problem(
     "Payload too large",
     "`payload_too_large`: the body is over the size limit (MAX_BODY_BYTES, default 1 MiB)",
 )
+_BODY_TIMEOUT = _problem(
+    408,
+    "request_timeout",
+    "Request body too slow",
+    "`request_timeout`: the body did not arrive in time (BODY_TIMEOUT_SECONDS, default 10)",
+)
 _INTERNAL = _problem(
     500, "internal_error", "Internal server error", "`internal_error`: an unexpected failure"
 )
@@ -260,6 +266,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 operation.pop("security", None)
             responses.setdefault("405", _METHOD_NOT_ALLOWED)
             if "requestBody" in operation:
+                responses.setdefault("408", _BODY_TIMEOUT)
                 responses.setdefault("413", _TOO_LARGE)
             responses.setdefault("500", _INTERNAL)
             operation["responses"] = dict(sorted(responses.items()))

@@ -2,6 +2,7 @@
 
 import ipaddress
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -35,12 +36,12 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
+@asynccontextmanager
+async def _transaction(request: Request, *, write: bool) -> AsyncIterator[Session]:
     """One transaction per request. Opening a session does no I/O, so it happens here in
     the event loop; only the commit (or rollback) takes a trip to a worker thread. The
     request holds a connection slot (app/core/slots.py) from here until the session is
     closed; the body has been read by then."""
-    write = request.method not in _READ_ONLY_METHODS
     async with _slots(request).held():
         session = open_session(request.app.state.engine, write=write)
         try:
@@ -49,6 +50,20 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         except BaseException:
             await run_in_threadpool(_roll_back_and_close, session)
             raise
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """The request's session; a request that may write takes SQLite's write lock at once."""
+    async with _transaction(request, write=request.method not in _READ_ONLY_METHODS) as session:
+        yield session
+
+
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
+    """A session that never takes SQLite's write lock, for a request whose only writes are
+    throttle records in transactions of their own (sign-in: Argon2 must not run while every
+    other writer waits)."""
+    async with _transaction(request, write=False) as session:
+        yield session
 
 
 def _slots(request: Request) -> ConnectionSlots:
@@ -74,20 +89,6 @@ def _roll_back_and_close(session: Session) -> None:
         session.rollback()
     finally:
         session.close()
-
-
-async def get_read_session(request: Request) -> AsyncIterator[Session]:
-    """A session that never takes SQLite's write lock, for a request whose only writes are
-    throttle records in transactions of their own (sign-in: Argon2 must not run while every
-    other writer waits)."""
-    async with _slots(request).held():
-        session = open_session(request.app.state.engine, write=False)
-        try:
-            yield session
-            await run_in_threadpool(_commit_and_close, session)
-        except BaseException:
-            await run_in_threadpool(_roll_back_and_close, session)
-            raise
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

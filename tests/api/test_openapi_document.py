@@ -77,6 +77,7 @@ def test_every_operation_documents_the_global_errors(document: dict[str, Any]) -
         where = (method, path)
         assert {"405", "500"} <= set(responses), where
         assert ("413" in responses) == ("requestBody" in operation), where
+        assert ("408" in responses) == ("requestBody" in operation), where
         assert operation.get("description"), where
         for status, response in responses.items():
             if status.startswith(("4", "5")) and not path.endswith("readyz"):
