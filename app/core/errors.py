@@ -29,6 +29,23 @@ class Kind(StrEnum):
     throttled = "throttled"
 
 
+class Reason(StrEnum):
+    """Why an account may not submit or vote now: every one that applies, not the first."""
+
+    postcode = "postcode"  # the postcode is missing or outside the process's prefixes
+    age = "age"  # the birth year is missing or too recent for `min_age`
+    voting_code = "voting_code"  # the process needs a claimed voting code (voting only)
+    verified_email = "verified_email"  # the process needs a verified e-mail address
+    phase = "phase"  # the process is not in the phase (or window) the action needs
+
+
+class VotingClosedReason(StrEnum):
+    """The `reason` of a `voting_closed` problem."""
+
+    not_open_yet = "not_open_yet"
+    closed = "closed"
+
+
 @dataclass(frozen=True)
 class FieldError:
     """One invalid field: its path in the body, a sentence, and pydantic's error type."""

@@ -29,13 +29,14 @@ from app.core.errors import (
     NotAuthenticated,
     NotFound,
     PayloadTooLarge,
+    Reason,
     RequestTimeout,
     TooManyAttempts,
     ValidationFailed,
+    VotingClosedReason,
     invalid_input,
 )
 from app.core.logtext import log_safe
-from app.models.participation import Reason, VotingClosedReason
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:wijkbudget:problem:"

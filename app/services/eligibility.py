@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
-from app.core.errors import DomainError, NotEligible
-from app.models.participation import Reason
+from app.core.errors import DomainError, NotEligible, Reason
 from app.models.process import Phase, Process
 from app.models.user import User, normalise_postcode
 from app.services.processes import Voting, voting_state

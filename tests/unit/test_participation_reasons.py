@@ -5,8 +5,7 @@ from typing import Any
 
 import pytest
 
-from app.core.errors import NotEligible
-from app.models.participation import Reason
+from app.core.errors import NotEligible, Reason
 from app.models.process import Phase, Process
 from app.models.user import User
 from app.services.eligibility import reasons, require_eligible
