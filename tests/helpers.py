@@ -4,8 +4,10 @@ import contextlib
 import hashlib
 import io
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import httpx
@@ -86,3 +88,15 @@ def checker_errors(text: str) -> dict[str, Any]:
     (key,) = [k for k in results if k not in ("metadata", "summary")]
     found = results[key]["results"]
     return {} if isinstance(found, str) else dict(found.get("errors", {}))
+
+
+def all_at_once(calls: Sequence[Callable[[], T]], *, timeout: float = 60) -> list[T]:
+    """Run every call in its own thread, released together by a barrier."""
+    barrier = threading.Barrier(len(calls), timeout=timeout)
+
+    def run(call: Callable[[], T]) -> T:
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))

@@ -1,13 +1,20 @@
 """Fixtures for API tests: one account of each kind, with ready-made auth headers."""
 
+import socket
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
+import uvicorn
 from sqlmodel import Session
 
 from app.core.config import Settings
+from app.main import create_app
 from app.models.user import Role, User
 from tests.factories import auth, make_user
+from tests.helpers import wait_until
 
 
 @dataclass
@@ -45,3 +52,30 @@ def actors(session: Session, settings: Settings) -> Actors:
         author=actor(Role.resident, display_name="Author"),
         outsider=actor(Role.resident, display_name="Outsider", postcode="1011AB"),
     )
+
+
+@pytest.fixture(scope="module")
+def base_url(settings: Settings) -> Iterator[str]:
+    """The API over real sockets (an in-process uvicorn) for tests that race requests: an
+    app of its own per test module, so no two servers share one app's event-loop state."""
+    app = create_app(settings)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout=20, what="the in-process server started")
+    yield f"http://127.0.0.1:{port}/api/v1"
+    server.should_exit = True
+    thread.join(timeout=20)
+    app.state.engine.dispose()
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
+    with httpx.Client(limits=limits, timeout=120) as client:
+        yield client

@@ -4,62 +4,22 @@ On PostgreSQL this exercises the row locks and the upsert; on SQLite the same as
 hold because writers queue on the database lock.
 """
 
-import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
 import httpx
-import pytest
-import uvicorn
-from fastapi import FastAPI
 from sqlmodel import Session, select
 
 from app.core.config import Settings
 from app.models.ballot import Ballot
 from app.models.process import Process
 from tests.factories import make_user, make_voting_process, token_for
-from tests.helpers import wait_until
+from tests.helpers import all_at_once, wait_until
 
 T = TypeVar("T")
 MAX_ROUNDS = 5_000  # casts per caster in the close race; a bound, never reached
-
-
-@pytest.fixture(scope="module")
-def base_url(app: FastAPI) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=20, what="the in-process server started")
-    yield f"http://127.0.0.1:{port}/api/v1"
-    server.should_exit = True
-    thread.join(timeout=20)
-
-
-def all_at_once(calls: Sequence[Callable[[], T]]) -> list[T]:
-    """Run every call in its own thread, released together by a barrier."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], T]) -> T:
-        barrier.wait(timeout=60)
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
-    with httpx.Client(limits=limits, timeout=60) as client:
-        yield client
 
 
 def stored_ballots(session: Session, process_id: int | None) -> list[Ballot]:

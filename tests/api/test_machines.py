@@ -8,9 +8,7 @@ in number, and every wait has a deadline. SQLite is single-machine by design (on
 host), so these tests need TEST_DATABASE_URL.
 """
 
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from functools import partial
 from typing import TypeVar
 
@@ -25,7 +23,7 @@ from app.models.process import Phase
 from app.models.user import Role
 from tests.conftest import TEST_SECRET
 from tests.factories import make_process, make_user, make_voting_process, token_for
-from tests.helpers import assert_problem
+from tests.helpers import all_at_once, assert_problem
 from tests.servers import ServerProcess
 
 T = TypeVar("T")
@@ -45,25 +43,6 @@ def machines(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     finally:
         for server in servers:
             server.stop()
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    with httpx.Client(limits=limits, timeout=60) as client:
-        yield client
-
-
-def all_at_once(calls: Sequence[Callable[[], T]]) -> list[T]:
-    """Run every call in its own thread, released together by a barrier."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], T]) -> T:
-        barrier.wait(timeout=60)
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_one_ballot_per_voter_across_machines(

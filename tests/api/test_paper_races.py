@@ -14,8 +14,8 @@ from sqlmodel import Session, select
 from app.core.config import Settings
 from app.models.ballot import Ballot, VotingCode
 from app.models.user import Role
-from tests.api.test_concurrency import all_at_once, base_url, http  # noqa: F401 (fixtures)
 from tests.factories import auth, make_user, make_voting_process
+from tests.helpers import all_at_once
 
 ROUNDS = 8
 
@@ -38,8 +38,8 @@ def _paper_rows(session: Session, process_id: int | None) -> list[Ballot]:
 
 
 def test_a_paper_confirmation_and_an_online_claim_of_one_code_leave_exactly_one_holder(
-    base_url: str,  # noqa: F811
-    http: httpx.Client,  # noqa: F811
+    base_url: str,
+    http: httpx.Client,
     session: Session,
     settings: Settings,
 ) -> None:
@@ -86,8 +86,8 @@ def test_a_paper_confirmation_and_an_online_claim_of_one_code_leave_exactly_one_
 
 
 def test_two_batches_with_one_code_confirmed_at_once_count_it_once(
-    base_url: str,  # noqa: F811
-    http: httpx.Client,  # noqa: F811
+    base_url: str,
+    http: httpx.Client,
     session: Session,
     settings: Settings,
 ) -> None:
@@ -127,8 +127,8 @@ def test_two_batches_with_one_code_confirmed_at_once_count_it_once(
 
 
 def test_two_confirmations_of_one_batch_at_once_count_it_once(
-    base_url: str,  # noqa: F811
-    http: httpx.Client,  # noqa: F811
+    base_url: str,
+    http: httpx.Client,
     session: Session,
     settings: Settings,
 ) -> None:

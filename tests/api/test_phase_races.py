@@ -12,17 +12,14 @@ first statement (BEGIN IMMEDIATE), so the two requests cannot interleave at all 
 is no row lock to observe.
 """
 
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, func, select
 
@@ -42,28 +39,6 @@ R = TypeVar("R")
 def _postgres_only(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("row-lock races need PostgreSQL; SQLite serialises whole writing requests")
-
-
-@pytest.fixture(scope="module")
-def base_url(app: FastAPI) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    _wait_until(lambda: server.started, what="the server started")
-    yield f"http://127.0.0.1:{port}/api/v1"
-    server.should_exit = True
-    thread.join(timeout=DEADLINE)
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=DEADLINE) as client:
-        yield client
 
 
 def _wait_until(predicate: Callable[[], object], *, what: str) -> None:

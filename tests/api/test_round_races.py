@@ -6,47 +6,20 @@ this exercises the (group, voter) advisory lock taken after the process row's KE
 lock; on SQLite writers queue on the database lock, and the same assertions hold.
 """
 
-import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlmodel import Session, col, select
 
 from app.core.config import Settings
-from app.main import create_app
 from app.models.ballot import Ballot
 from app.models.process import Process
-from tests.api.test_concurrency import all_at_once, http
 from tests.factories import make_round, make_user, make_voting_process, token_for
-from tests.helpers import wait_until
-
-__all__ = ["http"]  # a fixture, shared with the other race tests
-
-
-@pytest.fixture(scope="module")
-def base_url(settings: Settings) -> Iterator[str]:
-    """A server of its own app: the app's middleware binds to the event loop that first
-    runs it, so two in-process servers must not share one app."""
-    app = create_app(settings)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=20, what="the in-process server started")
-    yield f"http://127.0.0.1:{port}/api/v1"
-    server.should_exit = True
-    thread.join(timeout=20)
-    app.state.engine.dispose()
-
+from tests.helpers import all_at_once, wait_until
 
 DISTRICTS = 5
 CASTS = 50

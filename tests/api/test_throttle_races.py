@@ -5,63 +5,19 @@ the same assertions hold because writers queue on the database lock. Every count
 a limit of 5 means 5 attempts were checked, however many arrive at once.
 """
 
-import socket
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import httpx
-import pytest
-import uvicorn
-from fastapi import FastAPI
 from sqlmodel import Session, select
 
 from app.core.config import Settings
 from app.models.user import Role, User
 from tests.factories import auth, make_user, make_voting_process
+from tests.helpers import all_at_once
 
 T = TypeVar("T")
-
-
-@pytest.fixture(scope="module")
-def base_url(app: FastAPI) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/api/v1"
-    server.should_exit = True
-    thread.join(timeout=20)
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-    with httpx.Client(limits=limits, timeout=120) as client:
-        yield client
-
-
-def all_at_once(calls: Sequence[Callable[[], T]]) -> list[T]:
-    """Run every call in its own thread, released together by a barrier."""
-    barrier = threading.Barrier(len(calls), timeout=60)
-
-    def run(call: Callable[[], T]) -> T:
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def outcomes(responses: Sequence[httpx.Response]) -> Counter[tuple[int, str]]:
