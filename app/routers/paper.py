@@ -18,7 +18,7 @@ from app.models.paper import PaperBatchIn, PaperBatchPublic, VoidRequest
 from app.routers.deps import CurrentUser, Paging, SessionDep
 from app.services import paper, voting_codes
 
-router = APIRouter(tags=["paper ballots"])
+router = APIRouter(tags=["paper"])
 
 
 def _key(request: Request) -> bytes:

@@ -38,6 +38,7 @@ def test_operation_ids_are_tag_and_handler(document: dict[str, Any]) -> None:
     assert len(ids) == len(set(ids))
     for _, _, operation in operations(document):
         tag = operation["tags"][0]
+        assert re.fullmatch(r"[a-z]+", tag), tag  # one word: it becomes a client class name
         assert re.fullmatch(rf"{tag}-[a-z_]+", operation["operationId"]), operation["operationId"]
     assert {"voting-cast_ballot", "accounts-token", "accounts-export_me"} <= set(ids)
 
