@@ -67,6 +67,10 @@ class Process(SQLModel, table=True):
     sealed_at: datetime | None = SQLField(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
+    # After it no proposal is submitted, although the phase is still `submission`.
+    submission_closes_at: datetime | None = SQLField(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
     voting_opens_at: datetime | None = SQLField(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
@@ -175,6 +179,9 @@ class ProcessCreate(Schema):
     ballot: BallotSpec
     eligibility: EligibilitySpec = Field(default_factory=EligibilitySpec)
     tally_rule: TallyRule = TallyRule.greedy
+    submission_closes_at: UTCTimestamp | None = Field(
+        default=None, description="No submissions after it; null: until the phase ends."
+    )
     voting_opens_at: UTCTimestamp | None = None
     voting_closes_at: UTCTimestamp | None = None
     allow_unverified_voters: bool = Field(
@@ -234,8 +241,13 @@ class ProcessUpdate(Schema):
     ballot: BallotPatch | None = None
     eligibility: EligibilityPatch | None = None
     tally_rule: TallyRule | None = None
-    voting_opens_at: UTCTimestamp | None = None
-    voting_closes_at: UTCTimestamp | None = None
+    submission_closes_at: UTCTimestamp | None = None
+    voting_opens_at: UTCTimestamp | None = Field(
+        default=None, description="In `voting`: changes only while the process has no ballot."
+    )
+    voting_closes_at: UTCTimestamp | None = Field(
+        default=None, description="In `voting`: may only move later."
+    )
     allow_unverified_voters: bool | None = None
     seal_after_days: Annotated[int, Field(ge=0, le=3650)] | None = None
     round_id: PositiveInt32 | None = Field(
@@ -261,6 +273,7 @@ class ProcessPublic(BaseModel):
     ballot: BallotSpec
     eligibility: EligibilitySpec
     tally_rule: TallyRule
+    submission_closes_at: datetime | None
     voting_opens_at: datetime | None
     voting_closes_at: datetime | None
     allow_unverified_voters: bool
@@ -291,6 +304,7 @@ def spec_of(process: Process) -> dict[str, Any]:
             "require_voting_code_on_paper": process.require_voting_code_on_paper,
         },
         "tally_rule": process.tally_rule,
+        "submission_closes_at": process.submission_closes_at,
         "voting_opens_at": process.voting_opens_at,
         "voting_closes_at": process.voting_closes_at,
         "allow_unverified_voters": process.allow_unverified_voters,
@@ -324,6 +338,7 @@ def apply_spec(process: Process, spec: ProcessCreate) -> None:
     process.require_verified_email = spec.eligibility.require_verified_email
     process.require_voting_code_on_paper = spec.eligibility.require_voting_code_on_paper
     process.tally_rule = spec.tally_rule
+    process.submission_closes_at = spec.submission_closes_at
     process.voting_opens_at = spec.voting_opens_at
     process.voting_closes_at = spec.voting_closes_at
     process.allow_unverified_voters = spec.allow_unverified_voters

@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Literal
 
 from app.core.errors import DomainError, NotEligible, Reason
-from app.models.process import Phase, Process
+from app.models.process import Process
 from app.models.user import User, normalise_postcode
-from app.services.processes import Voting, voting_state
+from app.services.processes import Voting, submissions_open, voting_state
 
 Action = Literal["submit", "vote"]
 
@@ -51,7 +51,7 @@ def _needs_verified_email(user: User, process: Process) -> bool:
 
 def _in_phase(process: Process, action: Action, now: datetime) -> bool:
     if action == "submit":
-        return process.phase == Phase.submission
+        return submissions_open(process, now)
     return voting_state(process, now) == Voting.open
 
 

@@ -5,9 +5,16 @@ Rules enforced here:
   everyone else, as if they did not exist);
 - phases go `draft -> submission -> review -> voting -> closed`, one step at a time;
   entering `voting` needs at least one accepted proposal;
-- once voting has started, `budget`, `ballot`, `eligibility`, `tally_rule` and the voting
-  window are frozen (`process_locked`); sending a frozen field with its current value is
-  not a change and is allowed;
+- once voting has started, `budget`, `ballot`, `eligibility` and `tally_rule` are frozen
+  (`process_locked`); sending a frozen field with its current value is not a change and is
+  allowed;
+- the voting window changes after voting started only while the phase is `voting`:
+  `voting_closes_at` may move later (or be removed: no end), never earlier, also after the
+  clock passed it (an extension reopens voting); `voting_opens_at` may change only while the
+  process has no ballot, online or on paper, counted under the process row lock that every
+  cast and paper entry also takes (KEY SHARE against this FOR UPDATE), so none slips in;
+- `submission_closes_at` (optional) ends submissions before the phase ends
+  (`submissions_open`);
 - the budget cannot drop below the cost of an accepted proposal;
 - a process joins or leaves a round (and a group of that round) only in `draft`, so no
   ballot exists when a group's limit starts to apply to it (`process_locked` after); the
@@ -37,6 +44,7 @@ from app.core.errors import (
 from app.models.ballot import Ballot
 from app.models.base import INT32_MAX, utcnow
 from app.models.common import Page
+from app.models.paper import BatchStatus, PaperBatch
 from app.models.process import (
     PHASE_ORDER,
     Phase,
@@ -55,14 +63,7 @@ from app.models.user import Role, User
 from app.services import audit
 from app.services.permissions import has_role, require_role
 
-FROZEN_IN_VOTING = (
-    "budget",
-    "ballot",
-    "eligibility",
-    "tally_rule",
-    "voting_opens_at",
-    "voting_closes_at",
-)
+FROZEN_IN_VOTING = ("budget", "ballot", "eligibility", "tally_rule")
 
 
 Lock = Literal["update", "key_share"] | None
@@ -121,6 +122,21 @@ def voting_state(process: Process, now: datetime) -> Voting:
 
 def is_voting_open(process: Process, now: datetime) -> bool:
     return voting_state(process, now) == Voting.open
+
+
+def submissions_open(process: Process, now: datetime) -> bool:
+    """Phase `submission` and, when set, before `submission_closes_at`."""
+    if process.phase != Phase.submission:
+        return False
+    return process.submission_closes_at is None or now < process.submission_closes_at
+
+
+def is_extension(old: datetime | None, new: datetime | None) -> bool:
+    """Whether closing at `new` instead of `old` keeps every moment voting was open (None:
+    no end)."""
+    if new is None:
+        return True
+    return old is not None and new >= old
 
 
 def accepted_proposals(session: Session, process_id: int) -> list[tuple[int, str, int]]:
@@ -322,6 +338,38 @@ def _merge(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def has_ballots(session: Session, process_id: int) -> bool:
+    """Whether any ballot exists: an online one, or a paper batch not voided (its ballots
+    were cast on paper, whether or not the batch is confirmed yet)."""
+    online = session.exec(select(Ballot.id).where(Ballot.process_id == process_id).limit(1))
+    if online.first() is not None:
+        return True
+    paper = session.exec(
+        select(PaperBatch.id)
+        .where(PaperBatch.process_id == process_id, PaperBatch.status != BatchStatus.voided)
+        .limit(1)
+    )
+    return paper.first() is not None
+
+
+def _check_window_change(
+    session: Session, process: Process, old: dict[str, Any], new: dict[str, Any]
+) -> None:
+    """The voting window after voting started (see the module's rules). The caller holds
+    the process row FOR UPDATE."""
+    closes_moved = new["voting_closes_at"] != old["voting_closes_at"]
+    opens_moved = new["voting_opens_at"] != old["voting_opens_at"]
+    if not (closes_moved or opens_moved):
+        return
+    if process.phase != Phase.voting:
+        raise ProcessLocked("Voting has ended: the voting window can no longer change.")
+    if closes_moved and not is_extension(old["voting_closes_at"], new["voting_closes_at"]):
+        raise ProcessLocked("While voting, voting_closes_at may move later, not earlier.")
+    assert process.id is not None
+    if opens_moved and has_ballots(session, process.id):
+        raise ProcessLocked("Ballots have been cast: voting_opens_at can no longer change.")
+
+
 def update(session: Session, *, actor: User, process_id: int, data: ProcessUpdate) -> ProcessPublic:
     process = get_visible(session, process_id=process_id, viewer=actor, lock="update")
     require_role(actor, Role.admin)
@@ -348,6 +396,7 @@ def update(session: Session, *, actor: User, process_id: int, data: ProcessUpdat
         frozen = [key for key in FROZEN_IN_VOTING if new[key] != old[key]]
         if frozen:
             raise ProcessLocked(f"Voting has started: {', '.join(frozen)} can no longer change.")
+        _check_window_change(session, process, old, new)
     if new["budget"] < stored["budget"]:
         dearest = max(accepted_costs(session, process_id).values(), default=None)
         if dearest is not None and new["budget"] < dearest:

@@ -189,7 +189,10 @@ def submit(
     # Locked like every phase-dependent action (see `_load`): no submission after a move.
     process = processes.get_visible(session, process_id=process_id, viewer=actor, lock="key_share")
     _require_phase(process, Phase.submission, action="Submitting a proposal")
-    require_eligible(actor, process, now=now or utcnow())
+    now = now or utcnow()
+    if not processes.submissions_open(process, now):
+        raise InvalidPhase(f"Submissions closed at {process.submission_closes_at}.")
+    require_eligible(actor, process, now=now)
     proposal = Proposal(process_id=process_id, author_id=actor.id, **data.model_dump())
     session.add(proposal)
     session.flush()
