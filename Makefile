@@ -15,7 +15,7 @@ UV ?= $(or $(shell command -v uv 2>/dev/null),$(UV_TOOLS)/bin/uv)
 # The project environment is .venv here, whatever the caller's environment says.
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install lock run demo test lint typecheck unit clients bench-tally bench-tally-db bench-vote clean
+.PHONY: install lock run demo test lint typecheck unit clients i18n bench-tally bench-tally-db bench-vote clean
 
 install: $(STAMP)
 
@@ -33,6 +33,16 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 UPGRADE ?= --upgrade
 lock: | $(UV)
 	$(UV) lock $(UPGRADE)
+
+# Dutch and English messages (app/core/i18n.py): extract every N_("...") and _t("...") in
+# app/ into app/locales/messages.pot and merge it into the Dutch .po; then translate the new
+# or changed entries there (empty or `#, fuzzy` ones). The app reads the .po as it is.
+i18n: install
+	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k _t -k N_ \
+		--add-location=file --sort-by-file --no-wrap --project=Wijkbudget \
+		-o app/locales/messages.pot .
+	$(BIN)/pybabel update -i app/locales/messages.pot -d app/locales -D messages \
+		--no-wrap --ignore-obsolete
 
 run: install
 	$(BIN)/wijkbudget serve --host $(HOST) --port $(PORT)

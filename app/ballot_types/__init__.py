@@ -13,6 +13,7 @@ from app.ballot_types.approval import Approval, ApprovalSettings
 from app.ballot_types.base import BallotKind, BallotReply, BallotSettings, CheckedBallot
 from app.ballot_types.cumulative import Cumulative, CumulativeSettings
 from app.ballot_types.knapsack import Knapsack, KnapsackSettings
+from app.core.i18n import _t
 
 BALLOT_KINDS: dict[str, BallotKind[Any]] = {
     kind.name: kind for kind in (Knapsack(), Approval(), Cumulative())
@@ -26,7 +27,7 @@ BallotSpec = Annotated[
 
 def _known(name: str) -> str:
     if name not in BALLOT_KINDS:
-        raise ValueError(f"the ballot type is one of {', '.join(BALLOT_KINDS)}")
+        raise ValueError(_t("the ballot type is one of {kinds}", kinds=", ".join(BALLOT_KINDS)))
     return name
 
 

@@ -6,6 +6,7 @@ from typing import Literal, Self
 from pydantic import model_validator
 
 from app.ballot_types.base import BallotKind, BallotSettings
+from app.core.i18n import N_
 
 
 class ApprovalSettings(BallotSettings):
@@ -14,7 +15,7 @@ class ApprovalSettings(BallotSettings):
     @model_validator(mode="after")
     def _needs_a_maximum(self) -> Self:
         if self.max_projects is None:
-            raise ValueError("an approval ballot needs max_projects")
+            raise ValueError(N_("an approval ballot needs max_projects"))
         return self
 
 

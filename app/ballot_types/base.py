@@ -26,6 +26,7 @@ from app.core.errors import (
     UnknownProposal,
     invalid_input,
 )
+from app.core.i18n import N_, _t
 
 INT32_MAX = 2**31 - 1
 Count = Annotated[int, Field(ge=1, le=INT32_MAX)]
@@ -62,13 +63,15 @@ class BallotSettings(BaseModel):
                     del kept[name]
                 else:
                     kind = kept.get("type", "this")
-                    raise ValueError(f"{name} does not apply to {kind} ballots")
+                    raise ValueError(
+                        _t("{name} does not apply to {kind} ballots", name=name, kind=kind)
+                    )
         return kept
 
     @model_validator(mode="after")
     def _counts_in_order(self) -> Self:
         if self.max_projects is not None and self.min_projects > self.max_projects:
-            raise ValueError("min_projects must not exceed max_projects")
+            raise ValueError(N_("min_projects must not exceed max_projects"))
         return self
 
 
@@ -131,21 +134,33 @@ class BallotKind(Generic[S]):
         """Validate `entries` against the settings and the accepted proposals' `costs`."""
         for proposal_id, _ in entries:
             if proposal_id not in costs:
-                raise UnknownProposal(f"Proposal {proposal_id} is not on this ballot.")
+                raise UnknownProposal(
+                    _t("Proposal {proposal_id} is not on this ballot.", proposal_id=proposal_id)
+                )
         seen: set[int] = set()
         for proposal_id, _ in entries:
             if proposal_id in seen:
-                raise DuplicateProposal(f"Proposal {proposal_id} is chosen more than once.")
+                raise DuplicateProposal(
+                    _t("Proposal {proposal_id} is chosen more than once.", proposal_id=proposal_id)
+                )
             seen.add(proposal_id)
         weights = self.weights(settings, entries)
         count = len(entries)
         if count < settings.min_projects:
             raise TooFewProjects(
-                f"Choose at least {settings.min_projects} proposal(s); {count} chosen."
+                _t(
+                    "Choose at least {min_projects} proposal(s); {count} chosen.",
+                    min_projects=settings.min_projects,
+                    count=count,
+                )
             )
         if settings.max_projects is not None and count > settings.max_projects:
             raise TooManyProjects(
-                f"Choose at most {settings.max_projects} proposal(s); {count} chosen."
+                _t(
+                    "Choose at most {max_projects} proposal(s); {count} chosen.",
+                    max_projects=settings.max_projects,
+                    count=count,
+                )
             )
         total_cost = sum(costs[proposal_id] for proposal_id, _ in entries)
         self.check_totals(settings, budget=budget, weights=weights, total_cost=total_cost)

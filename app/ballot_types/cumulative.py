@@ -9,6 +9,7 @@ from pydantic import Field
 
 from app.ballot_types.base import BallotKind, BallotSettings, Count
 from app.core.errors import InvalidPoints, PointsExceeded
+from app.core.i18n import _t
 
 
 class CumulativeSettings(BallotSettings):
@@ -31,7 +32,10 @@ class Cumulative(BallotKind[CumulativeSettings]):
         for proposal_id, weight in entries:
             if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
                 raise InvalidPoints(
-                    f"Points for proposal {proposal_id} must be a whole number >= 1."
+                    _t(
+                        "Points for proposal {proposal_id} must be a whole number >= 1.",
+                        proposal_id=proposal_id,
+                    )
                 )
             weights.append(weight)
         return weights
@@ -40,10 +44,16 @@ class Cumulative(BallotKind[CumulativeSettings]):
         self, settings: CumulativeSettings, *, budget: int, weights: list[int], total_cost: int
     ) -> None:
         if sum(weights) > settings.points:
-            raise PointsExceeded(f"At most {settings.points} points in all; {sum(weights)} given.")
+            raise PointsExceeded(
+                _t(
+                    "At most {points} points in all; {given} given.",
+                    points=settings.points,
+                    given=sum(weights),
+                )
+            )
         cap = settings.max_points_per_project
         if cap is not None and max(weights, default=0) > cap:
-            raise PointsExceeded(f"At most {cap} points per proposal.")
+            raise PointsExceeded(_t("At most {cap} points per proposal.", cap=cap))
 
     def pabulib_limits(
         self, settings: CumulativeSettings, *, budget: int, num_projects: int

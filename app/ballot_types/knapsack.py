@@ -11,6 +11,7 @@ from pydantic import Field
 
 from app.ballot_types.base import BallotKind, BallotSettings
 from app.core.errors import BelowMinBudgetShare, BudgetExceeded
+from app.core.i18n import _t
 
 Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 
@@ -30,12 +31,23 @@ class Knapsack(BallotKind[KnapsackSettings]):
         self, settings: KnapsackSettings, *, budget: int, weights: list[int], total_cost: int
     ) -> None:
         if total_cost > budget:
-            raise BudgetExceeded(f"The chosen proposals cost {total_cost}, the budget is {budget}.")
+            raise BudgetExceeded(
+                _t(
+                    "The chosen proposals cost {total_cost}, the budget is {budget}.",
+                    total_cost=total_cost,
+                    budget=budget,
+                )
+            )
         # Through str: 0.3 means 3/10 exactly, not the float nearest to it.
         need = Fraction(str(settings.min_budget_share)) * budget
         if total_cost < need:
             raise BelowMinBudgetShare(
-                f"Spend at least {float(need):g} of {budget}; {total_cost} chosen."
+                _t(
+                    "Spend at least {need:g} of {budget}; {total_cost} chosen.",
+                    need=float(need),
+                    budget=budget,
+                    total_cost=total_cost,
+                )
             )
 
     def pabulib_limits(

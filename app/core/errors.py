@@ -6,12 +6,17 @@ renders each kind as a status and every error as RFC 9457 problem+json.
 
 A field error (`InvalidInput.fields`) names the field by its path inside the request body;
 the edge adds where the body is.
+
+Titles and details are English, marked for the Dutch catalog (`app/core/i18n.py`): a title
+with `N_`, a detail as `_t("... {name} ...", name=value)`; the edge translates them.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
+
+from app.core.i18n import N_, Language, Message, _t
 
 
 class Kind(StrEnum):
@@ -51,9 +56,15 @@ class FieldError:
     """One invalid field: its path in the body, a sentence, and pydantic's error type."""
 
     loc: tuple[str | int, ...]
-    msg: str
+    msg: str | Message
     type: str = "value_error"
     ctx: Mapping[str, Any] | None = field(default=None)
+
+    def text(self, language: Language) -> str:
+        """`msg` in `language` (pydantic's by its `type` and `ctx`)."""
+        from app.core.field_messages import field_text
+
+        return field_text(self.msg, self.type, self.ctx, language)
 
 
 class DomainError(Exception):
@@ -65,14 +76,16 @@ class DomainError(Exception):
 
     def __init__(
         self,
-        detail: str | None = None,
+        detail: str | Message | None = None,
         *,
         retry_after: int | None = None,
         fields: Sequence[FieldError] | None = None,
         extra: Mapping[str, Any] | None = None,
     ):
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
+        # `message` is translated for the client; `detail` is its English, for logs.
+        self.message: str | Message = detail or self.title
+        self.detail = str(self.message)
+        super().__init__(self.detail)
         # Seconds until a throttled request may be tried again.
         self.retry_after = retry_after
         self.fields = list(fields) if fields is not None else None
@@ -96,62 +109,64 @@ def _error(kind: Kind, code: str, title: str) -> type[DomainError]:
 
 
 # One line per error: the whole catalogue a client may meet, in one place.
-NotAuthenticated = _error(Kind.unauthenticated, "not_authenticated", "Not authenticated")
-InvalidCredentials = _error(Kind.unauthenticated, "invalid_credentials", "Invalid credentials")
-Forbidden = _error(Kind.forbidden, "forbidden", "Forbidden")
-NotEligible = _error(Kind.forbidden, "not_eligible", "Not eligible")
-NotFound = _error(Kind.not_found, "not_found", "Not found")
-MethodNotAllowed = _error(Kind.not_allowed, "method_not_allowed", "Method not allowed")
-EmailTaken = _error(Kind.conflict, "email_taken", "Email already registered")
-LastAdmin = _error(Kind.conflict, "last_admin", "The last admin cannot be demoted")
-InvalidPhase = _error(Kind.conflict, "invalid_phase", "Not possible in this phase")
-InvalidTransition = _error(Kind.conflict, "invalid_transition", "Invalid phase transition")
-ProcessLocked = _error(Kind.conflict, "process_locked", "Process is locked")
-InvalidStatus = _error(Kind.conflict, "invalid_status", "Not possible in this status")
-PayloadTooLarge = _error(Kind.too_large, "payload_too_large", "Payload too large")
-RequestTimeout = _error(Kind.timeout, "request_timeout", "Request body too slow")
-ValidationFailed = _error(Kind.invalid, "validation_error", "Invalid input")
-TooManyAttempts = _error(Kind.throttled, "too_many_attempts", "Too many attempts")
+NotAuthenticated = _error(Kind.unauthenticated, "not_authenticated", N_("Not authenticated"))
+InvalidCredentials = _error(Kind.unauthenticated, "invalid_credentials", N_("Invalid credentials"))
+Forbidden = _error(Kind.forbidden, "forbidden", N_("Forbidden"))
+NotEligible = _error(Kind.forbidden, "not_eligible", N_("Not eligible"))
+NotFound = _error(Kind.not_found, "not_found", N_("Not found"))
+MethodNotAllowed = _error(Kind.not_allowed, "method_not_allowed", N_("Method not allowed"))
+EmailTaken = _error(Kind.conflict, "email_taken", N_("Email already registered"))
+LastAdmin = _error(Kind.conflict, "last_admin", N_("The last admin cannot be demoted"))
+InvalidPhase = _error(Kind.conflict, "invalid_phase", N_("Not possible in this phase"))
+InvalidTransition = _error(Kind.conflict, "invalid_transition", N_("Invalid phase transition"))
+ProcessLocked = _error(Kind.conflict, "process_locked", N_("Process is locked"))
+InvalidStatus = _error(Kind.conflict, "invalid_status", N_("Not possible in this status"))
+PayloadTooLarge = _error(Kind.too_large, "payload_too_large", N_("Payload too large"))
+RequestTimeout = _error(Kind.timeout, "request_timeout", N_("Request body too slow"))
+ValidationFailed = _error(Kind.invalid, "validation_error", N_("Invalid input"))
+TooManyAttempts = _error(Kind.throttled, "too_many_attempts", N_("Too many attempts"))
 # Voting
-VotingClosed = _error(Kind.conflict, "voting_closed", "Voting is closed")
-NoBallot = _error(Kind.not_found, "no_ballot", "No ballot")
-UnknownReceipt = _error(Kind.not_found, "unknown_receipt", "Unknown receipt")
-CodeUsed = _error(Kind.conflict, "code_used", "Voting code already used")
+VotingClosed = _error(Kind.conflict, "voting_closed", N_("Voting is closed"))
+NoBallot = _error(Kind.not_found, "no_ballot", N_("No ballot"))
+UnknownReceipt = _error(Kind.not_found, "unknown_receipt", N_("Unknown receipt"))
+CodeUsed = _error(Kind.conflict, "code_used", N_("Voting code already used"))
 CodeAlreadyClaimed = _error(
-    Kind.conflict, "code_already_claimed", "A voting code is already claimed"
+    Kind.conflict, "code_already_claimed", N_("A voting code is already claimed")
 )
-InvalidCode = _error(Kind.invalid, "invalid_code", "Unknown voting code")
-UnknownProposal = _error(Kind.invalid, "unknown_proposal", "Not a proposal on this ballot")
-DuplicateProposal = _error(Kind.invalid, "duplicate_proposal", "Proposal chosen twice")
-InvalidPoints = _error(Kind.invalid, "invalid_points", "Points must be whole numbers of at least 1")
-TooFewProjects = _error(Kind.invalid, "too_few_projects", "Too few proposals chosen")
-TooManyProjects = _error(Kind.invalid, "too_many_projects", "Too many proposals chosen")
-BudgetExceeded = _error(Kind.invalid, "budget_exceeded", "Over the budget")
+InvalidCode = _error(Kind.invalid, "invalid_code", N_("Unknown voting code"))
+UnknownProposal = _error(Kind.invalid, "unknown_proposal", N_("Not a proposal on this ballot"))
+DuplicateProposal = _error(Kind.invalid, "duplicate_proposal", N_("Proposal chosen twice"))
+InvalidPoints = _error(
+    Kind.invalid, "invalid_points", N_("Points must be whole numbers of at least 1")
+)
+TooFewProjects = _error(Kind.invalid, "too_few_projects", N_("Too few proposals chosen"))
+TooManyProjects = _error(Kind.invalid, "too_many_projects", N_("Too many proposals chosen"))
+BudgetExceeded = _error(Kind.invalid, "budget_exceeded", N_("Over the budget"))
 BelowMinBudgetShare = _error(
-    Kind.invalid, "below_min_budget_share", "Too little of the budget used"
+    Kind.invalid, "below_min_budget_share", N_("Too little of the budget used")
 )
-PointsExceeded = _error(Kind.invalid, "points_exceeded", "Too many points")
+PointsExceeded = _error(Kind.invalid, "points_exceeded", N_("Too many points"))
 # Results
 ResultsAlreadyPublished = _error(
-    Kind.conflict, "results_already_published", "Results already published"
+    Kind.conflict, "results_already_published", N_("Results already published")
 )
-ResultsNotPublished = _error(Kind.not_found, "results_not_published", "Results not published")
-AlreadySealed = _error(Kind.conflict, "already_sealed", "Already sealed")
-BallotSealed = _error(Kind.gone, "ballot_sealed", "Ballots of this process are sealed")
-UnverifiedVoters = _error(Kind.conflict, "unverified_voters", "Voters would not be verified")
-InvalidPabulib = _error(Kind.invalid, "invalid_pabulib", "Not a pabulib file we can read")
+ResultsNotPublished = _error(Kind.not_found, "results_not_published", N_("Results not published"))
+AlreadySealed = _error(Kind.conflict, "already_sealed", N_("Already sealed"))
+BallotSealed = _error(Kind.gone, "ballot_sealed", N_("Ballots of this process are sealed"))
+UnverifiedVoters = _error(Kind.conflict, "unverified_voters", N_("Voters would not be verified"))
+InvalidPabulib = _error(Kind.invalid, "invalid_pabulib", N_("Not a pabulib file we can read"))
 # Accounts and mail
-InvalidToken = _error(Kind.invalid, "invalid_token", "Invalid or expired link")
+InvalidToken = _error(Kind.invalid, "invalid_token", N_("Invalid or expired link"))
 ProfileLocked = _error(
-    Kind.conflict, "profile_locked", "Postcode and birth year are locked while your vote counts"
+    Kind.conflict, "profile_locked", N_("Postcode and birth year are locked while your vote counts")
 )
 # Rounds
 GroupLimitReached = _error(
-    Kind.conflict, "group_limit_reached", "Ballots in as many processes of the group as allowed"
+    Kind.conflict, "group_limit_reached", N_("Ballots in as many processes of the group as allowed")
 )
 
 # Paper ballots
-EntryMismatch = _error(Kind.conflict, "entry_mismatch", "The two keyings of the batch differ")
+EntryMismatch = _error(Kind.conflict, "entry_mismatch", N_("The two keyings of the batch differ"))
 
 
 def invalid_input(errors: Iterable[Mapping[str, Any]]) -> DomainError:
@@ -166,9 +181,11 @@ def invalid_input(errors: Iterable[Mapping[str, Any]]) -> DomainError:
         )
         for e in errors
     ]
-    first = fields[0] if fields else FieldError(loc=(), msg="invalid input")
+    first = fields[0] if fields else FieldError(loc=(), msg=_t("invalid input"))
     where = ".".join(str(part) for part in first.loc) or "request"
-    detail = f"{where}: {first.msg}"
     if len(fields) > 1:
-        detail += f" (and {len(fields) - 1} more)"
-    return ValidationFailed(detail, fields=fields)
+        return ValidationFailed(
+            _t("{where}: {msg} (and {more} more)", where=where, msg=first, more=len(fields) - 1),
+            fields=fields,
+        )
+    return ValidationFailed(_t("{where}: {msg}", where=where, msg=first), fields=fields)

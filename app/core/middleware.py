@@ -9,12 +9,13 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import HTTPException
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.i18n import N_, _t, negotiate, render_text
+from app.core.i18n import Message as I18nMessage
 from app.core.logtext import log_safe
-from app.core.problems import problem_body
+from app.core.problems import TranslatedHTTPException, problem_body
 
 log = logging.getLogger("wijkbudget.request")
 
@@ -109,7 +110,7 @@ class BodySizeLimitMiddleware:
         max_bytes = self.per_path.get(scope["path"], self.max_bytes)
         length = Headers(scope=scope).get("content-length")
         if length is not None and (not length.isdigit() or int(length) > max_bytes):
-            await _send_too_large(send, max_bytes)
+            await _send_too_large(send, max_bytes, Headers(scope=scope).get("accept-language"))
             return
         received = 0
 
@@ -120,19 +121,23 @@ class BodySizeLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > max_bytes:
                     # FastAPI re-raises HTTPException from body reading; our handler renders it.
-                    raise HTTPException(413, _too_large_detail(max_bytes))
+                    raise TranslatedHTTPException(413, _too_large_detail(max_bytes))
             return message
 
         await self.app(scope, limited_receive, send)
 
 
-def _too_large_detail(max_bytes: int) -> str:
-    return f"The request body is larger than {max_bytes} bytes."
+def _too_large_detail(max_bytes: int) -> I18nMessage:
+    return _t("The request body is larger than {max_bytes} bytes.", max_bytes=max_bytes)
 
 
-async def _send_too_large(send: Send, max_bytes: int) -> None:
+async def _send_too_large(send: Send, max_bytes: int, accept_language: str | None) -> None:
+    language = negotiate(accept_language)
     body: dict[str, Any] = problem_body(
-        413, "payload_too_large", "Payload too large", _too_large_detail(max_bytes)
+        413,
+        "payload_too_large",
+        render_text(N_("Payload too large"), language),
+        _too_large_detail(max_bytes).text(language),
     )
     payload = json.dumps(body).encode()
     await send(
@@ -143,6 +148,7 @@ async def _send_too_large(send: Send, max_bytes: int) -> None:
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(payload)).encode()),
                 (b"connection", b"close"),
+                (b"content-language", language.encode()),
             ],
         }
     )
@@ -181,7 +187,7 @@ class BodyTimeoutMiddleware:
                     message = await receive()
             except TimeoutError:
                 # FastAPI re-raises HTTPException from body reading; our handler renders it.
-                raise HTTPException(
+                raise TranslatedHTTPException(
                     408, _timeout_detail(self.seconds), headers={"Connection": "close"}
                 ) from None
             if message["type"] != "http.request" or not message.get("more_body", False):
@@ -191,5 +197,5 @@ class BodyTimeoutMiddleware:
         await self.app(scope, timed_receive, send)
 
 
-def _timeout_detail(seconds: float) -> str:
-    return f"The request body did not arrive within {seconds:g} seconds."
+def _timeout_detail(seconds: float) -> I18nMessage:
+    return _t("The request body did not arrive within {seconds:g} seconds.", seconds=seconds)

@@ -5,6 +5,9 @@ that gives each kind a status and renders every error a client can see (domain e
 validation errors, 401/403/404/405/413, unexpected failures) in one shape:
 `{"type", "title", "status", "detail", "code"}`, plus `errors` for validation and any
 machine-readable members an error carries.
+
+`title`, `detail` and each field's `msg` are in the language `Accept-Language` asks for
+(Dutch or English, `app/core/i18n.py`), and `Content-Language` says which.
 """
 
 import logging
@@ -35,6 +38,16 @@ from app.core.errors import (
     ValidationFailed,
     VotingClosedReason,
     invalid_input,
+)
+from app.core.i18n import (
+    DEFAULT_LANGUAGE,
+    N_,
+    Language,
+    Message,
+    Translatable,
+    _t,
+    negotiate,
+    render_text,
 )
 from app.core.logtext import log_safe
 
@@ -131,19 +144,32 @@ def problem_body(
 def problem_response(
     status: int,
     code: str,
-    title: str,
-    detail: str,
+    title: str | Translatable,
+    detail: str | Translatable,
     *,
     errors: Sequence[dict[str, Any]] | None = None,
     extra: Mapping[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> JSONResponse:
+    """The response; `title` and `detail` are translated into `language` here."""
     return JSONResponse(
-        problem_body(status, code, title, detail, errors, extra),
+        problem_body(
+            status,
+            code,
+            render_text(title, language),
+            render_text(detail, language),
+            errors,
+            extra,
+        ),
         status_code=status,
-        headers=headers,
+        headers={**(headers or {}), "Content-Language": language},
         media_type=PROBLEM_MEDIA_TYPE,
     )
+
+
+def language_of(request: Request) -> Language:
+    return negotiate(request.headers.get("accept-language"))
 
 
 def _plain(value: Any) -> Any:
@@ -151,42 +177,52 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 
 
-def _item(error: FieldError, where: Sequence[str | int]) -> dict[str, Any]:
-    item: dict[str, Any] = {"loc": [*where, *error.loc], "msg": error.msg, "type": error.type}
+def _item(error: FieldError, where: Sequence[str | int], language: Language) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "loc": [*where, *error.loc],
+        "msg": error.text(language),
+        "type": error.type,
+    }
     if error.ctx:
         item["ctx"] = {key: _plain(value) for key, value in error.ctx.items()}
     return item
 
 
-def render(error: DomainError, where: Sequence[str | int] = ("body",)) -> JSONResponse:
-    """The problem+json response for a domain error; field paths are placed under `where`."""
+def render(
+    error: DomainError,
+    where: Sequence[str | int] = ("body",),
+    language: Language = DEFAULT_LANGUAGE,
+) -> JSONResponse:
+    """The problem+json response for a domain error in `language`; field paths are placed
+    under `where`."""
     status = status_of(error)
     headers: dict[str, str] = {}
     if error.kind == Kind.unauthenticated:
         headers["WWW-Authenticate"] = "Bearer"
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
-    errors = None if error.fields is None else [_item(f, where) for f in error.fields]
+    errors = None if error.fields is None else [_item(f, where, language) for f in error.fields]
     return problem_response(
         status,
         error.code,
         error.title,
-        error.detail,
+        render_text(error.message, language),
         errors=errors,
         extra=error.extra,
         headers=headers,
+        language=language,
     )
 
 
 async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return render(exc)
+    return render(exc, language=language_of(request))
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # FastAPI's locations already say where (`body`, `query`, `path`).
-    return render(invalid_input(exc.errors()), where=())
+    return render(invalid_input(exc.errors()), where=(), language=language_of(request))
 
 
 _GENERIC_BY_STATUS: dict[int, type[DomainError]] = {
@@ -201,27 +237,56 @@ _GENERIC_BY_STATUS: dict[int, type[DomainError]] = {
 }
 
 
+_UNPARSABLE = N_("The body could not be parsed.")
+_HTTP_ERROR = N_("HTTP error")
+# Starlette's own details, looked up in the catalog as they are.
+_STARLETTE_DETAILS = (N_("Not Found"), N_("Method Not Allowed"))
+
+
+class TranslatedHTTPException(StarletteHTTPException):
+    """An HTTP error raised below the routes (the body limits in app/core/middleware.py)
+    whose detail is a translatable `Message`; `detail` is its English."""
+
+    def __init__(
+        self, status_code: int, message: Message, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code, str(message), headers)
+        self.message = message
+
+
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:
         # FastAPI's own 400 means a body it could not parse at all (nested too deep, not
         # UTF-8): for a client that is invalid input like any other, so 422.
-        detail = exc.detail if isinstance(exc.detail, str) else "The body could not be parsed."
-        error = ValidationFailed(
-            f"body: {detail}", fields=[FieldError(loc=(), msg=detail, type="json_invalid")]
-        )
-        return render(error)
+        reason = exc.detail if isinstance(exc.detail, str) else _UNPARSABLE
+        field = FieldError(loc=(), msg=reason, type="json_invalid")
+        error = ValidationFailed(_t("body: {msg}", msg=field), fields=[field])
+        return render(error, language=language_of(request))
     known = _GENERIC_BY_STATUS.get(exc.status_code)
     code = known.code if known else "http_error"
-    title = known.title if known else "HTTP error"
-    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else title
-    return problem_response(exc.status_code, code, title, detail, headers=dict(exc.headers or {}))
+    title = known.title if known else _HTTP_ERROR
+    detail: str | Message = exc.detail if isinstance(exc.detail, str) and exc.detail else title
+    if isinstance(exc, TranslatedHTTPException):
+        detail = exc.message
+    return problem_response(
+        exc.status_code,
+        code,
+        title,
+        detail,
+        headers=dict(exc.headers or {}),
+        language=language_of(request),
+    )
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", log_safe(request.method), log_safe(request.url.path))
     return problem_response(
-        500, "internal_error", "Internal server error", "An unexpected error occurred."
+        500,
+        "internal_error",
+        N_("Internal server error"),
+        N_("An unexpected error occurred."),
+        language=language_of(request),
     )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import JSON, Column, ForeignKey, Integer, String, UniqueConstrai
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
+from app.core.i18n import N_
 from app.models.base import INT32_MAX, UTCDateTime, utcnow
 from app.models.common import NoNul, Schema
 
@@ -137,7 +138,7 @@ class BallotCast(Schema):
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
         if (self.proposal_ids is None) == (self.points is None):
-            raise ValueError("send either proposal_ids or points")
+            raise ValueError(N_("send either proposal_ids or points"))
         return self
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from app.core.i18n import N_
 from app.models.base import INT32_MAX
 
 T = TypeVar("T")
@@ -16,7 +17,7 @@ T = TypeVar("T")
 
 def _no_nul(value: str) -> str:
     if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+        raise ValueError(N_("must not contain NUL characters"))
     return value
 
 
@@ -34,7 +35,7 @@ def _one_line(value: str) -> str:
     # Names and titles go into CSV and pabulib files, headers and mail subjects, where a line
     # break or another control character would split or forge a line.
     if any(unicodedata.category(char) == "Cc" for char in value):
-        raise ValueError("must be one line without control characters")
+        raise ValueError(N_("must be one line without control characters"))
     return value
 
 

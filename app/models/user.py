@@ -20,6 +20,7 @@ from sqlalchemy import CheckConstraint, Column, String
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
+from app.core.i18n import N_
 from app.models.base import UTCDateTime, utcnow
 from app.models.common import Name, NoNul, Schema
 
@@ -107,7 +108,7 @@ def normalise_postcode(value: str) -> str:
 def _check_postcode(value: str) -> str:
     value = normalise_postcode(value)
     if not re.fullmatch(r"[0-9A-Z-]{1,10}", value):
-        raise ValueError("a postcode has 1 to 10 letters, digits or dashes")
+        raise ValueError(N_("a postcode has 1 to 10 letters, digits or dashes"))
     return value
 
 

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from app.core.config import Settings
 from app.core.db import open_session
 from app.core.errors import NotAuthenticated
+from app.core.i18n import _t
 from app.core.slots import ConnectionSlots
 from app.models.base import INT32_MAX
 from app.models.user import Language, User, language_from_header
@@ -107,7 +108,7 @@ def get_optional_user(
 
 async def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
     if user is None:
-        raise NotAuthenticated("Sign in and send the token as 'Authorization: Bearer <token>'.")
+        raise NotAuthenticated(_t("Sign in and send the token as 'Authorization: Bearer <token>'."))
     return user
 
 

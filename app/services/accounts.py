@@ -28,6 +28,7 @@ from app.core.errors import (
     NotAuthenticated,
     NotFound,
 )
+from app.core.i18n import Message, _t
 from app.models.base import INT32_MAX, utcnow
 from app.models.common import Page
 from app.models.mail import MailKind
@@ -54,7 +55,7 @@ def find_by_email(session: Session, email: str) -> User | None:
 def get_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id) if 1 <= user_id <= INT32_MAX else None
     if user is None:
-        raise NotFound(f"No user with id {user_id}.")
+        raise NotFound(_t("No user with id {user_id}.", user_id=user_id))
     return user
 
 
@@ -77,7 +78,7 @@ def register_from(
         guard,
         [(guard.bucket("register-address", address), guard.limits.register_address)],
         now=now,
-        what="registrations",
+        what=_t("registrations"),
     )
     user = register(session, data=data, language=language)
     mail.enqueue(session, kind=MailKind.verify_email, to=user.email, user_id=user.id, now=now)
@@ -95,7 +96,7 @@ def register(
     # every other writer would wait for Argon2.
     password_hash = security.hash_password(data.password)
     if find_by_email(session, data.email) is not None:
-        raise EmailTaken(f"An account with email {data.email} already exists.")
+        raise EmailTaken(_t("An account with email {email} already exists.", email=data.email))
     user = User(
         email=data.email,
         password_hash=password_hash,
@@ -110,7 +111,9 @@ def register(
         session.flush()
     except IntegrityError as exc:
         # A registration with the same email committed first; the request rolls back.
-        raise EmailTaken(f"An account with email {data.email} already exists.") from exc
+        raise EmailTaken(
+            _t("An account with email {email} already exists.", email=data.email)
+        ) from exc
     return user
 
 
@@ -118,9 +121,9 @@ def authenticate(session: Session, *, email: str, password: str) -> User:
     user = find_by_email(session, email)
     if user is None:
         security.burn_password_check(password)
-        raise InvalidCredentials("Email or password is wrong.")
+        raise InvalidCredentials(_t("Email or password is wrong."))
     if not security.verify_password(password, user.password_hash):
-        raise InvalidCredentials("Email or password is wrong.")
+        raise InvalidCredentials(_t("Email or password is wrong."))
     return user
 
 
@@ -160,7 +163,7 @@ def issue_token(
             (guard.bucket("login-account", email), limits.login_account),
             (guard.bucket("login-address", address), limits.login_address),
         ]
-    attempt = throttle.reserve(session, guard, counts, now=now, what="failed sign-ins")
+    attempt = throttle.reserve(session, guard, counts, now=now, what=_t("failed sign-ins"))
     user = authenticate(session, email=email, password=password)
     with throttle.own_transaction(session, guard) as own:
         throttle.refund(own, attempt)
@@ -177,14 +180,14 @@ def user_from_token(session: Session, *, token: str, key: str) -> User:
     try:
         claims = security.decode_access_token(token, key=key)
     except security.InvalidToken as exc:
-        raise NotAuthenticated("The access token is invalid or expired.") from exc
+        raise NotAuthenticated(_t("The access token is invalid or expired.")) from exc
     user = session.get(User, claims.user_id) if claims.user_id <= INT32_MAX else None
     if user is None or user.token_version != claims.version:
-        raise NotAuthenticated("The access token is no longer valid; sign in again.")
+        raise NotAuthenticated(_t("The access token is no longer valid; sign in again."))
     return user
 
 
-def keep_an_admin(session: Session, *, user: User, why: str) -> None:
+def keep_an_admin(session: Session, *, user: User, why: Message) -> None:
     """Refuse (`last_admin`) to take away the admin role of `user` if it is the last admin.
 
     The admin rows are locked: two admins demoting or erasing each other at once queue
@@ -193,7 +196,7 @@ def keep_an_admin(session: Session, *, user: User, why: str) -> None:
         return
     admins = session.exec(select(User.id).where(User.role == Role.admin).with_for_update())
     if len(admins.all()) <= 1:
-        raise LastAdmin(f"This is the only admin; make another admin before {why}.")
+        raise LastAdmin(_t("This is the only admin; make another admin before {why}.", why=why))
 
 
 def change_role(session: Session, *, actor: User, user_id: int, role: Role) -> User:
@@ -201,7 +204,7 @@ def change_role(session: Session, *, actor: User, user_id: int, role: Role) -> U
     require_role(actor, Role.admin)
     before = Role(user.role)
     if role != Role.admin:
-        keep_an_admin(session, user=user, why="demoting it")
+        keep_an_admin(session, user=user, why=_t("demoting it"))
     if ROLE_RANK[role] < ROLE_RANK[before]:
         user.token_version += 1
     user.role = role
@@ -267,15 +270,19 @@ def change_password(
     assert user.id is not None
     bucket = guard.bucket("password", str(user.id))
     attempt = throttle.reserve(
-        session, guard, [(bucket, guard.limits.password_change)], now=now, what="wrong passwords"
+        session,
+        guard,
+        [(bucket, guard.limits.password_change)],
+        now=now,
+        what=_t("wrong passwords"),
     )
     verified = user.password_hash
     if not security.verify_password(current, verified):
-        raise InvalidCredentials("The current password is wrong.")
+        raise InvalidCredentials(_t("The current password is wrong."))
     new_hash = security.hash_password(new)
     stored = session.get(User, user.id, with_for_update=True, populate_existing=True)
     if stored is None or stored.password_hash != verified:
-        raise InvalidCredentials("The current password is wrong.")
+        raise InvalidCredentials(_t("The current password is wrong."))
     stored.password_hash = new_hash
     stored.token_version += 1
     session.add(stored)

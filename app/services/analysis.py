@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from app.core.errors import InvalidPabulib, PayloadTooLarge
+from app.core.i18n import Message, _t
 from app.models.analysis import AnalysedRule, Analysis
 from app.models.base import utcnow
 from app.services import pabulib, throttle
@@ -40,12 +41,16 @@ def tally_file(
         guard,
         [(guard.bucket("analysis-address", address), guard.limits.analysis_address)],
         now=now or utcnow(),
-        what="analyses",
+        what=_t("analyses"),
     )
     election = parse(body)
     if len(election.ballots) > max_votes:
         raise PayloadTooLarge(
-            f"The file has {len(election.ballots):,} votes; at most {max_votes:,} are analysed."
+            _t(
+                "The file has {votes:,} votes; at most {max_votes:,} are analysed.",
+                votes=len(election.ballots),
+                max_votes=max_votes,
+            )
         )
     return analyse(election)
 
@@ -55,14 +60,17 @@ def parse(body: bytes) -> pabulib.PabulibElection:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = body[: exc.start].count(b"\n") + 1
-        raise InvalidPabulib(f"line {line}: not UTF-8", extra={"line": line}) from None
+        raise InvalidPabulib(
+            _t("line {line}: not UTF-8", line=line), extra={"line": line}
+        ) from None
     try:
         election = pabulib.parse(text)
         election.budget  # noqa: B018 - a missing or malformed budget is a parse error too
     except pabulib.PabulibError as exc:
         found = _LINE.search(str(exc))
+        reason = exc.args[0] if exc.args and isinstance(exc.args[0], Message) else str(exc)
         raise InvalidPabulib(
-            str(exc), extra={"line": int(found.group(1)) if found else None}
+            reason, extra={"line": int(found.group(1)) if found else None}
         ) from None
     return election
 

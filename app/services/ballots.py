@@ -38,6 +38,7 @@ from app.core.errors import (
     UnknownReceipt,
     VotingClosed,
 )
+from app.core.i18n import _t
 from app.models.ballot import Ballot, BallotCast, BallotPublic, Receipt, ReceiptStatus, VotingCode
 from app.models.base import utcnow
 from app.models.mail import MailKind
@@ -57,13 +58,13 @@ def voting_closed(process: Process, state: Voting) -> DomainError:
     }
     if state == Voting.closed:
         return VotingClosed(
-            "Voting has closed for this process.", extra={"reason": "closed", **window}
+            _t("Voting has closed for this process."), extra={"reason": "closed", **window}
         )
     opens = process.voting_opens_at
     when = (
-        f"Voting opens at {opens.isoformat()}."
+        _t("Voting opens at {opens}.", opens=opens.isoformat())
         if state == Voting.not_open_yet and opens
-        else "Voting has not opened yet for this process."
+        else _t("Voting has not opened yet for this process.")
     )
     return VotingClosed(when, extra={"reason": "not_open_yet", **window})
 
@@ -110,8 +111,13 @@ def _require_group_place(session: Session, voter: User, process: Process) -> Non
     if blocking is not None:
         listed = ", ".join(map(str, blocking))
         raise GroupLimitReached(
-            f"You have ballots in {len(blocking)} process(es) of this group ({listed}), "
-            f"the most it allows ({limit}); withdraw one while its voting is open to vote here.",
+            _t(
+                "You have ballots in {count} process(es) of this group ({listed}), the most it "
+                "allows ({limit}); withdraw one while its voting is open to vote here.",
+                count=len(blocking),
+                listed=listed,
+                limit=limit,
+            ),
             extra={"processes": blocking, "max_processes_per_voter": limit},
         )
 
@@ -207,14 +213,14 @@ def _own_ballot(session: Session, *, process: Process, voter: User) -> Ballot:
         select(Ballot).where(Ballot.process_id == process.id, Ballot.voter_id == voter.id)
     ).first()
     if ballot is None:
-        raise NoBallot("You have no ballot in this process.")
+        raise NoBallot(_t("You have no ballot in this process."))
     return ballot
 
 
 def show_own(session: Session, *, voter: User, process_id: int) -> BallotPublic:
     process = get_visible(session, process_id=process_id, viewer=voter)
     if process.sealed_at is not None:
-        raise BallotSealed("This process is sealed: no ballot is linked to any voter any more.")
+        raise BallotSealed(_t("This process is sealed: no ballot is linked to any voter any more."))
     return _public(process, _own_ballot(session, process=process, voter=voter))
 
 
@@ -232,12 +238,12 @@ def receipt_status(
 ) -> ReceiptStatus:
     get_visible(session, process_id=process_id, viewer=viewer)
     if not _RECEIPT_SHAPE.fullmatch(receipt):
-        raise UnknownReceipt("No such receipt was issued for this process.")
+        raise UnknownReceipt(_t("No such receipt was issued for this process."))
     issued = session.exec(
         select(Receipt.id).where(Receipt.receipt == receipt, Receipt.process_id == process_id)
     ).first()
     if issued is None:
-        raise UnknownReceipt("No such receipt was issued for this process.")
+        raise UnknownReceipt(_t("No such receipt was issued for this process."))
     current = session.exec(select(Ballot.id).where(Ballot.receipt == receipt)).first() is not None
     # Once results are published nothing about ballots can change, so the current ballots
     # are exactly the tallied ones.

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Literal
 
 from app.core.errors import DomainError, NotEligible, Reason
+from app.core.i18n import Message, _t
 from app.models.process import Process
 from app.models.user import User, normalise_postcode
 from app.services.processes import Voting, submissions_open, voting_state
@@ -83,19 +84,23 @@ def reasons(
     return found
 
 
-def describe(reason: Reason, process: Process, now: datetime) -> str:
+def describe(reason: Reason, process: Process, now: datetime) -> Message:
     """The sentence for a reason, for the `detail` of a `not_eligible` problem."""
     if reason == Reason.postcode:
         prefixes = ", ".join(process.postcode_prefixes)
-        return f"This process is open to postcodes starting with {prefixes}."
+        return _t("This process is open to postcodes starting with {prefixes}.", prefixes=prefixes)
     if reason == Reason.age:
         year = voting_year(process, now)
-        return f"This process is open to residents who turn {process.min_age} in {year}."
+        return _t(
+            "This process is open to residents who turn {age} in {year}.",
+            age=process.min_age,
+            year=year,
+        )
     if reason == Reason.voting_code:
-        return "This process needs a voting code: claim the code from your letter first."
+        return _t("This process needs a voting code: claim the code from your letter first.")
     if reason == Reason.verified_email:
-        return "This process needs a verified e-mail address: follow the link in your mail."
-    return "The process is not in a phase that allows this."
+        return _t("This process needs a verified e-mail address: follow the link in your mail.")
+    return _t("The process is not in a phase that allows this.")
 
 
 def not_eligible(found: Sequence[Reason], process: Process, now: datetime) -> DomainError:
@@ -109,7 +114,7 @@ def not_eligible(found: Sequence[Reason], process: Process, now: datetime) -> Do
 def ineligibility(user: User, process: Process, *, now: datetime) -> str | None:
     """Why `user` may not take part in `process` (postcode and age), or None when they may."""
     found = reasons(user, process, now=now, action="submit", holds_code=True, phase=False)
-    return describe(found[0], process, now) if found else None
+    return str(describe(found[0], process, now)) if found else None
 
 
 def require_eligible(

@@ -20,6 +20,7 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from app.core.errors import InvalidToken
+from app.core.i18n import _t
 from app.models.mail import AccountToken, TokenPurpose
 from app.models.user import User
 
@@ -59,7 +60,7 @@ def issue(session: Session, *, user: User, purpose: TokenPurpose, now: datetime)
 
 def redeem(session: Session, *, raw: str, purpose: TokenPurpose, now: datetime) -> User:
     """Use the token up and return its account (row-locked), or raise `invalid_token`."""
-    invalid = InvalidToken("This link is unknown, already used or expired; ask for a new one.")
+    invalid = InvalidToken(_t("This link is unknown, already used or expired; ask for a new one."))
     if not _SHAPE.fullmatch(raw):
         raise invalid
     token = session.exec(

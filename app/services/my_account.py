@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 from app.core import security
 from app.core.db import open_session
 from app.core.errors import EmailTaken, InvalidToken, NotAuthenticated, ProfileLocked
+from app.core.i18n import _t
 from app.models.ballot import Ballot
 from app.models.base import utcnow
 from app.models.mail import MailKind, TokenPurpose
@@ -35,7 +36,7 @@ from app.services import links, mail, throttle
 from app.services.accounts import find_by_email
 from app.services.throttle import Guard
 
-_INVALID_LINK = "This link is unknown, already used or expired; ask for a new one."
+_INVALID_LINK = _t("This link is unknown, already used or expired; ask for a new one.")
 
 
 def request_verification(
@@ -46,7 +47,7 @@ def request_verification(
     assert user.id is not None
     bucket = guard.bucket("verify-request", str(user.id))
     throttle.reserve(
-        session, guard, [(bucket, guard.limits.verify_request)], now=now, what="link requests"
+        session, guard, [(bucket, guard.limits.verify_request)], now=now, what=_t("link requests")
     )
     if not user.email_verified:
         mail.enqueue(session, kind=MailKind.verify_email, to=user.email, user_id=user.id, now=now)
@@ -79,7 +80,7 @@ def request_password_reset(
             (guard.bucket("reset-address", address), limits.reset_address),
         ],
         now=now,
-        what="password-reset requests",
+        what=_t("password-reset requests"),
     )
     mail.enqueue(session, kind=MailKind.password_reset, to=email, user_id=None, now=now)
 
@@ -138,7 +139,7 @@ def update_profile(
     changes = data.model_dump(exclude_unset=True)
     stored = session.get(User, user.id, with_for_update=True, populate_existing=True)
     if stored is None:
-        raise NotAuthenticated("The access token is no longer valid; sign in again.")
+        raise NotAuthenticated(_t("The access token is no longer valid; sign in again."))
     locked = [
         name
         for name in ("postcode", "birth_year")
@@ -146,8 +147,11 @@ def update_profile(
     ]
     if locked and _has_ballot_in_voting(session, user.id):
         raise ProfileLocked(
-            f"{' and '.join(locked)} cannot change while you have a ballot in a process that "
-            "is voting: your eligibility was checked with the current values.",
+            _t(
+                "{fields} cannot change while you have a ballot in a process that is voting: your "
+                "eligibility was checked with the current values.",
+                fields=" and ".join(locked),
+            ),
             extra={"fields": locked},
         )
     new_email = changes.pop("email", None)
@@ -155,7 +159,7 @@ def update_profile(
         setattr(stored, name, value)
     if new_email is not None and new_email != stored.email:
         if find_by_email(session, new_email) is not None:
-            raise EmailTaken(f"An account with email {new_email} already exists.")
+            raise EmailTaken(_t("An account with email {email} already exists.", email=new_email))
         stored.email = new_email
         stored.email_verified = False
         session.add(stored)
@@ -163,7 +167,9 @@ def update_profile(
             session.flush()
         except IntegrityError as exc:
             # Another account took the address meanwhile; the request rolls back.
-            raise EmailTaken(f"An account with email {new_email} already exists.") from exc
+            raise EmailTaken(
+                _t("An account with email {email} already exists.", email=new_email)
+            ) from exc
         mail.enqueue(session, kind=MailKind.verify_email, to=new_email, user_id=user.id, now=now)
     session.add(stored)
     session.flush()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from app.core.i18n import Message, _t
 from app.services.tally import Election
 
 SUPPORTED_VOTE_TYPES = ("approval", "choose-1", "cumulative")
@@ -39,7 +40,7 @@ class PabulibElection:
 
     @property
     def budget(self) -> int:
-        return _whole(self.meta.get("budget", ""), "META budget")
+        return _whole(self.meta.get("budget", ""), _t("META budget"))
 
     @property
     def vote_type(self) -> str:
@@ -59,15 +60,17 @@ class PabulibElection:
         return Election.build(self.budget, [p.cost for p in self.projects], self.ballots)
 
 
-def _whole(text: str, where: str) -> int:
+def _whole(text: str, where: Message) -> int:
     if text.isdigit():
         return int(text)
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
-        raise PabulibError(f"{where}: {text!r} is not a number") from None
+        raise PabulibError(
+            _t("{where}: {text!r} is not a number", where=where, text=text)
+        ) from None
     if value != value.to_integral_value() or value < 0:
-        raise PabulibError(f"{where}: {text!r} is not a whole amount")
+        raise PabulibError(_t("{where}: {text!r} is not a whole amount", where=where, text=text))
     return int(value)
 
 
@@ -75,7 +78,7 @@ def read(path: Path, progress: Callable[[int], None] | None = None) -> PabulibEl
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise PabulibError(f"not UTF-8 text ({exc.reason})") from None
+        raise PabulibError(_t("not UTF-8 text ({reason})", reason=exc.reason)) from None
     except OSError as exc:
         raise PabulibError(str(exc.strerror)) from None
     return parse(text, progress=progress)
@@ -95,12 +98,20 @@ def parse(text: str, progress: Callable[[int], None] | None = None) -> PabulibEl
                 if first.upper() in ("META", "PROJECTS", "VOTES"):
                     current, header = first.upper(), None
                     if current in sections:
-                        raise PabulibError(f"line {rows.line_num}: section {current} appears twice")
+                        raise PabulibError(
+                            _t(
+                                "line {line_num}: section {current} appears twice",
+                                line_num=rows.line_num,
+                                current=current,
+                            )
+                        )
                     continue
             elif not row:
                 continue
             if current is None:
-                raise PabulibError(f"line {rows.line_num}: data before the META section")
+                raise PabulibError(
+                    _t("line {line_num}: data before the META section", line_num=rows.line_num)
+                )
             if header is None:
                 header = [cell.strip() for cell in row]
                 sections[current] = (header, [])
@@ -109,16 +120,22 @@ def parse(text: str, progress: Callable[[int], None] | None = None) -> PabulibEl
             # file here would cost more than the rest of the parsing.
             sections[current][1].append((rows.line_num, row))
     except csv.Error as exc:
-        raise PabulibError(f"line {rows.line_num}: {exc}") from None
+        raise PabulibError(_t("line {line_num}: {exc}", line_num=rows.line_num, exc=exc)) from None
     for name in ("META", "PROJECTS", "VOTES"):
         if name not in sections:
-            raise PabulibError(f"the {name} section is missing")
+            raise PabulibError(_t("the {name} section is missing", name=name))
     meta = _meta(sections["META"])
     projects = _projects(sections["PROJECTS"])
     vote_type = meta.get("vote_type", "approval")
     if vote_type not in SUPPORTED_VOTE_TYPES:
         supported = ", ".join(SUPPORTED_VOTE_TYPES)
-        raise PabulibError(f"vote_type {vote_type!r} is not supported (supported: {supported})")
+        raise PabulibError(
+            _t(
+                "vote_type {vote_type!r} is not supported (supported: {supported})",
+                vote_type=vote_type,
+                supported=supported,
+            )
+        )
     index = {p.project_id: i for i, p in enumerate(projects)}
     voter_ids, ballots = _votes(sections["VOTES"], index, vote_type, progress)
     election = PabulibElection(meta=meta, projects=projects, voter_ids=voter_ids, ballots=ballots)
@@ -133,7 +150,13 @@ def _table(
     for line, row in rows:
         if len(row) != len(header):
             raise PabulibError(
-                f"line {line}: {name} row has {len(row)} fields, the header {len(header)}"
+                _t(
+                    "line {line}: {name} row has {fields} fields, the header {header}",
+                    line=line,
+                    name=name,
+                    fields=len(row),
+                    header=len(header),
+                )
             )
         yield line, {key: cell.strip() for key, cell in zip(header, row, strict=True)}
 
@@ -141,14 +164,14 @@ def _table(
 def _meta(section: tuple[list[str], list[tuple[int, list[str]]]]) -> dict[str, str]:
     header, rows = section
     if header[:2] != ["key", "value"]:
-        raise PabulibError("the META header must be 'key;value'")
+        raise PabulibError(_t("the META header must be 'key;value'"))
     meta = {}
     for line, row in rows:
         if len(row) < 2:
-            raise PabulibError(f"line {line}: META row needs a key and a value")
+            raise PabulibError(_t("line {line}: META row needs a key and a value", line=line))
         meta[row[0].strip()] = ";".join(row[1:]).strip()
     if "budget" not in meta:
-        raise PabulibError("META has no budget")
+        raise PabulibError(_t("META has no budget"))
     return meta
 
 
@@ -156,15 +179,21 @@ def _projects(section: tuple[list[str], list[tuple[int, list[str]]]]) -> list[Pa
     header = section[0]
     for column in ("project_id", "cost"):
         if column not in header:
-            raise PabulibError(f"the PROJECTS header has no {column} column")
+            raise PabulibError(_t("the PROJECTS header has no {column} column", column=column))
     projects: list[PabulibProject] = []
     seen: set[str] = set()
     for line, row in _table(section, "PROJECTS"):
         project_id = row["project_id"]
         if not project_id or project_id in seen:
-            raise PabulibError(f"line {line}: project id {project_id!r} is empty or repeated")
+            raise PabulibError(
+                _t(
+                    "line {line}: project id {project_id!r} is empty or repeated",
+                    line=line,
+                    project_id=project_id,
+                )
+            )
         seen.add(project_id)
-        cost = _whole(row["cost"], f"line {line}: cost")
+        cost = _whole(row["cost"], _t("line {line}: cost", line=line))
         projects.append(PabulibProject(project_id, cost, row))
     return projects
 
@@ -177,10 +206,10 @@ def _votes(
 ) -> tuple[list[str], list[tuple[tuple[int, int], ...]]]:
     header, rows = section
     if "vote" not in header:
-        raise PabulibError("the VOTES header has no vote column")
+        raise PabulibError(_t("the VOTES header has no vote column"))
     cumulative = vote_type == "cumulative"
     if cumulative and "points" not in header:
-        raise PabulibError("a cumulative election needs a points column in VOTES")
+        raise PabulibError(_t("a cumulative election needs a points column in VOTES"))
     width = len(header)
     vote_at = header.index("vote")
     points_at = header.index("points") if cumulative else -1
@@ -190,22 +219,50 @@ def _votes(
     ones = [(1,) * k for k in range(len(index) + 1)]
     for n, (line, row) in enumerate(rows, start=1):
         if len(row) != width:
-            raise PabulibError(f"line {line}: VOTES row has {len(row)} fields, the header {width}")
+            raise PabulibError(
+                _t(
+                    "line {line}: VOTES row has {fields} fields, the header {width}",
+                    line=line,
+                    fields=len(row),
+                    width=width,
+                )
+            )
         chosen = _id_list(row[vote_at])
         try:
             indices = [index[project_id] for project_id in chosen]
         except KeyError as exc:
-            raise PabulibError(f"line {line}: vote for unknown project {exc.args[0]!r}") from None
+            raise PabulibError(
+                _t(
+                    "line {line}: vote for unknown project {project!r}",
+                    line=line,
+                    project=exc.args[0],
+                )
+            ) from None
         if len(set(indices)) != len(indices):
-            raise PabulibError(f"line {line}: a project is voted for twice")
+            raise PabulibError(_t("line {line}: a project is voted for twice", line=line))
         if cumulative:
             points = _id_list(row[points_at])
             if len(points) != len(chosen):
-                raise PabulibError(f"line {line}: {len(chosen)} projects but {len(points)} points")
-            weights: Sequence[int] = [_whole(p, f"line {line}: points") for p in points]
+                raise PabulibError(
+                    _t(
+                        "line {line}: {projects} projects but {points} points",
+                        line=line,
+                        projects=len(chosen),
+                        points=len(points),
+                    )
+                )
+            weights: Sequence[int] = [
+                _whole(p, _t("line {line}: points", line=line)) for p in points
+            ]
         else:
             if vote_type == "choose-1" and len(chosen) > 1:
-                raise PabulibError(f"line {line}: a choose-1 vote names {len(chosen)} projects")
+                raise PabulibError(
+                    _t(
+                        "line {line}: a choose-1 vote names {projects} projects",
+                        line=line,
+                        projects=len(chosen),
+                    )
+                )
             weights = ones[len(indices)]
         voter_ids.append(row[id_at].strip() if id_at >= 0 else str(n))
         ballots.append(tuple(sorted(zip(indices, weights, strict=True))))

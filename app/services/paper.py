@@ -52,6 +52,7 @@ from app.core.errors import (
     ResultsAlreadyPublished,
     ValidationFailed,
 )
+from app.core.i18n import _t
 from app.models.ballot import Ballot, VotingCode
 from app.models.base import INT32_MAX, utcnow
 from app.models.common import Page
@@ -246,9 +247,9 @@ def _judge(
 def _require_open_for_paper(session: Session, process: Process) -> None:
     assert process.id is not None
     if process.phase not in (Phase.voting, Phase.closed):
-        raise InvalidPhase("Paper ballots are entered while the process is voting or closed.")
+        raise InvalidPhase(_t("Paper ballots are entered while the process is voting or closed."))
     if processes.is_published(session, process.id):
-        raise ResultsAlreadyPublished("The results are published: paper ballots are final.")
+        raise ResultsAlreadyPublished(_t("The results are published: paper ballots are final."))
 
 
 def _entry(session: Session, batch_id: int, keying: int) -> PaperEntry | None:
@@ -271,7 +272,7 @@ def _load_batch(
     process (as a cast: publication waits) and then UPDATE on the batch, in that order."""
     batch = session.get(PaperBatch, batch_id) if 1 <= batch_id <= INT32_MAX else None
     if batch is None:
-        raise NotFound(f"No paper batch with id {batch_id}.")
+        raise NotFound(_t("No paper batch with id {batch_id}.", batch_id=batch_id))
     process = processes.get_visible(
         session, process_id=batch.process_id, viewer=actor, lock="key_share" if lock else None
     )
@@ -429,17 +430,14 @@ def confirm(
         session, actor=actor, batch_id=batch_id, minimum=Role.moderator, lock=True
     )
     if batch.entered_by == actor.id:
-        raise Forbidden("A batch is confirmed by a second person, not by who entered it.")
+        raise Forbidden(_t("A batch is confirmed by a second person, not by who entered it."))
     second = keyed(ballot_kind(process), data, key=key, process_id=batch.process_id)
     _require_open_for_paper(session, process)
     if batch.status != BatchStatus.entered:
         raise InvalidStatus(
-            f"This batch is {batch.status}; "
-            + (
-                "correct a keying with PUT."
-                if batch.status == BatchStatus.mismatched
-                else "it cannot be confirmed."
-            )
+            _t("This batch is {status}; correct a keying with PUT.", status=batch.status)
+            if batch.status == BatchStatus.mismatched
+            else _t("This batch is {status}; it cannot be confirmed.", status=batch.status)
         )
     first = _entry(session, batch_id, 1)
     assert first is not None
@@ -455,8 +453,11 @@ def confirm(
             now=now,
         )
         raise EntryMismatch(
-            f"The two keyings differ on {len(diffs)} point(s); both are kept and neither counts "
-            "until one side corrects its keying.",
+            _t(
+                "The two keyings differ on {count} point(s); both are kept and neither counts "
+                "until one side corrects its keying.",
+                count=len(diffs),
+            ),
             extra={"differences": [d.model_dump() for d in diffs]},
         )
     session.add(
@@ -504,7 +505,7 @@ def _record_mismatch(
             or first.keyed_at != first_keyed_at
             or processes.is_published(own, batch.process_id)
         ):
-            raise InvalidStatus("The batch changed meanwhile; read it and key again.")
+            raise InvalidStatus(_t("The batch changed meanwhile; read it and key again."))
         own.add(
             PaperEntry(
                 batch_id=batch_id,
@@ -547,12 +548,14 @@ def correct(
         keying = 2
     else:
         raise Forbidden(
-            "Only the batch's enterer, or the second keyer of a mismatched batch, corrects it."
+            _t("Only the batch's enterer, or the second keyer of a mismatched batch, corrects it.")
         )
     ballots = keyed(ballot_kind(process), data, key=key, process_id=batch.process_id)
     _require_open_for_paper(session, process)
     if batch.status not in (BatchStatus.entered, BatchStatus.mismatched):
-        raise InvalidStatus(f"This batch is {batch.status}; it cannot be corrected.")
+        raise InvalidStatus(
+            _t("This batch is {status}; it cannot be corrected.", status=batch.status)
+        )
     entry = _entry(session, batch_id, keying)
     assert entry is not None
     entry.source, entry.ballots, entry.keyed_at = data.source, ballots, now
@@ -591,9 +594,9 @@ def void(
     now = now or utcnow()
     _, batch = _load_batch(session, actor=actor, batch_id=batch_id, minimum=Role.admin, lock=True)
     if processes.is_published(session, batch.process_id):
-        raise ResultsAlreadyPublished("The results are published: paper ballots are final.")
+        raise ResultsAlreadyPublished(_t("The results are published: paper ballots are final."))
     if batch.status == BatchStatus.voided:
-        raise InvalidStatus("This batch is already voided.")
+        raise InvalidStatus(_t("This batch is already voided."))
     was = batch.status
     removed = session.execute(delete(Ballot).where(col(Ballot.paper_batch_id) == batch_id))
     freed = session.execute(

@@ -1,6 +1,7 @@
 """Who may do what, by role. Checked after the target is found (404 before 403)."""
 
 from app.core.errors import Forbidden
+from app.core.i18n import _t
 from app.models.user import ROLE_RANK, Role, User
 
 
@@ -10,4 +11,4 @@ def has_role(user: User | None, minimum: Role) -> bool:
 
 def require_role(user: User, minimum: Role) -> None:
     if not has_role(user, minimum):
-        raise Forbidden(f"This needs the {minimum.value} role.")
+        raise Forbidden(_t("This needs the {role} role.", role=minimum.value))

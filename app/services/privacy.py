@@ -19,6 +19,7 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from app.core import security
+from app.core.i18n import _t
 from app.models.ballot import Ballot, VotingCode
 from app.models.base import utcnow
 from app.models.mail import mail_public
@@ -76,7 +77,7 @@ def export(session: Session, *, user: User) -> dict[str, Any]:
 
 def erase(session: Session, *, user: User, guard: Guard, now: datetime | None = None) -> None:
     now = now or utcnow()
-    accounts.keep_an_admin(session, user=user, why="erasing it")
+    accounts.keep_an_admin(session, user=user, why=_t("erasing it"))
     # Throttle buckets name the account by an HMAC of its email or id: pseudonyms, still
     # personal data, and of no use once the account is gone.
     assert user.id is not None

@@ -41,6 +41,7 @@ from app.core.errors import (
     ValidationFailed,
     invalid_input,
 )
+from app.core.i18n import _t
 from app.models.ballot import Ballot
 from app.models.base import INT32_MAX, utcnow
 from app.models.common import Page
@@ -89,7 +90,7 @@ def get_visible(
     `lock="key_share"`, which lets casts run side by side but never past a close."""
     process = _load(session, process_id, lock=lock)
     if process is None or (process.phase == Phase.draft and not has_role(viewer, Role.admin)):
-        raise NotFound(f"No process with id {process_id}.")
+        raise NotFound(_t("No process with id {process_id}.", process_id=process_id))
     return process
 
 
@@ -362,12 +363,12 @@ def _check_window_change(
     if not (closes_moved or opens_moved):
         return
     if process.phase != Phase.voting:
-        raise ProcessLocked("Voting has ended: the voting window can no longer change.")
+        raise ProcessLocked(_t("Voting has ended: the voting window can no longer change."))
     if closes_moved and not is_extension(old["voting_closes_at"], new["voting_closes_at"]):
-        raise ProcessLocked("While voting, voting_closes_at may move later, not earlier.")
+        raise ProcessLocked(_t("While voting, voting_closes_at may move later, not earlier."))
     assert process.id is not None
     if opens_moved and has_ballots(session, process.id):
-        raise ProcessLocked("Ballots have been cast: voting_opens_at can no longer change.")
+        raise ProcessLocked(_t("Ballots have been cast: voting_opens_at can no longer change."))
 
 
 def update(session: Session, *, actor: User, process_id: int, data: ProcessUpdate) -> ProcessPublic:
@@ -388,14 +389,16 @@ def update(session: Session, *, actor: User, process_id: int, data: ProcessUpdat
     if placement != (stored["round_id"], stored["group_id"]):
         if process.phase != Phase.draft:
             raise ProcessLocked(
-                "A process joins or leaves a round or group only while it is a draft."
+                _t("A process joins or leaves a round or group only while it is a draft.")
             )
         _check_placement(session, *placement)
     if has_voting_started(process):
         old = ProcessCreate.model_validate(stored).model_dump()
         frozen = [key for key in FROZEN_IN_VOTING if new[key] != old[key]]
         if frozen:
-            raise ProcessLocked(f"Voting has started: {', '.join(frozen)} can no longer change.")
+            raise ProcessLocked(
+                _t("Voting has started: {fields} can no longer change.", fields=", ".join(frozen))
+            )
         _check_window_change(session, process, old, new)
     if new["budget"] < stored["budget"]:
         dearest = max(accepted_costs(session, process_id).values(), default=None)
@@ -473,16 +476,23 @@ def check_move(
     if position + 1 >= len(PHASE_ORDER) or PHASE_ORDER[position + 1] != to:
         allowed = PHASE_ORDER[position + 1].value if position + 1 < len(PHASE_ORDER) else "none"
         raise InvalidTransition(
-            f"From {current.value} the next phase is {allowed}, not {to.value}."
+            _t(
+                "From {current} the next phase is {allowed}, not {to}.",
+                current=current.value,
+                allowed=allowed,
+                to=to.value,
+            )
         )
     if to == Phase.voting:
         if not accepted_costs(session, process.id):
-            raise InvalidTransition("Voting needs at least one accepted proposal.")
+            raise InvalidTransition(_t("Voting needs at least one accepted proposal."))
         if require_verified_voters and unverified(process):
             raise UnverifiedVoters(
-                "Voting would let one person vote with several accounts: require voting codes "
-                "(eligibility.require_voting_code) or verified e-mail addresses "
-                "(eligibility.require_verified_email), or set allow_unverified_voters to true."
+                _t(
+                    "Voting would let one person vote with several accounts: require voting codes "
+                    "(eligibility.require_voting_code) or verified e-mail addresses "
+                    "(eligibility.require_verified_email), or set allow_unverified_voters to true."
+                )
             )
 
 

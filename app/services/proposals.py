@@ -10,9 +10,7 @@ Rules enforced here (the contract's precedence: 404, 403 `forbidden`, 409, 403
   cannot be reviewed;
 - supports and comments are for signed-in residents while the process is open for
   co-thinking (submission, review, voting); one support per user per proposal is a database
-  constraint, and supporting twice is a no-op;
-- a comment's text is shown only while it is `visible` (removal and hiding are in
-  app/services/comments.py).
+  constraint, and supporting twice is a no-op.
 """
 
 from datetime import datetime
@@ -30,6 +28,7 @@ from app.core.errors import (
     NotFound,
     ValidationFailed,
 )
+from app.core.i18n import Message, _t
 from app.models.base import INT32_MAX, utcnow
 from app.models.common import Page
 from app.models.process import Phase, Process
@@ -39,7 +38,6 @@ from app.models.proposal import (
     Comment,
     CommentCreate,
     CommentPublic,
-    CommentStatus,
     Proposal,
     ProposalCreate,
     ProposalPublic,
@@ -150,13 +148,13 @@ def _load(
             select(Proposal.process_id).where(Proposal.id == proposal_id)
         ).first()
     if process_id is None:
-        raise NotFound(f"No proposal with id {proposal_id}.")
+        raise NotFound(_t("No proposal with id {proposal_id}.", proposal_id=proposal_id))
     try:
         process = processes.get_visible(
             session, process_id=process_id, viewer=viewer, lock="key_share" if lock else None
         )
     except NotFound:
-        raise NotFound(f"No proposal with id {proposal_id}.") from None
+        raise NotFound(_t("No proposal with id {proposal_id}.", proposal_id=proposal_id)) from None
     query = select(Proposal).where(Proposal.id == proposal_id)
     if lock == "update":
         query = query.with_for_update()
@@ -164,21 +162,26 @@ def _load(
         query = query.with_for_update(read=True, key_share=True)
     proposal = session.exec(query).first()
     if proposal is None:  # deleted since the first read
-        raise NotFound(f"No proposal with id {proposal_id}.")
+        raise NotFound(_t("No proposal with id {proposal_id}.", proposal_id=proposal_id))
     return proposal, process
 
 
-def _require_phase(process: Process, *phases: Phase, action: str) -> None:
+def _require_phase(process: Process, *phases: Phase, action: Message) -> None:
     if process.phase not in phases:
         names = " or ".join(p.value for p in phases)
         raise InvalidPhase(
-            f"{action} is possible in phase {names}; the process is in {process.phase}."
+            _t(
+                "{action} is possible in phase {names}; the process is in {phase}.",
+                action=action,
+                names=names,
+                phase=process.phase,
+            )
         )
 
 
-def _require_author(proposal: Proposal, actor: User, action: str) -> None:
+def _require_author(proposal: Proposal, actor: User, action: Message) -> None:
     if proposal.author_id != actor.id:
-        raise Forbidden(f"Only the author can {action} this proposal.")
+        raise Forbidden(_t("Only the author can {action} this proposal.", action=action))
 
 
 def submit(
@@ -191,10 +194,12 @@ def submit(
 ) -> ProposalPublic:
     # Locked like every phase-dependent action (see `_load`): no submission after a move.
     process = processes.get_visible(session, process_id=process_id, viewer=actor, lock="key_share")
-    _require_phase(process, Phase.submission, action="Submitting a proposal")
+    _require_phase(process, Phase.submission, action=_t("Submitting a proposal"))
     now = now or utcnow()
     if not processes.submissions_open(process, now):
-        raise InvalidPhase(f"Submissions closed at {process.submission_closes_at}.")
+        raise InvalidPhase(
+            _t("Submissions closed at {closes_at}.", closes_at=process.submission_closes_at)
+        )
     require_eligible(actor, process, now=now)
     proposal = Proposal(process_id=process_id, author_id=actor.id, **data.model_dump())
     session.add(proposal)
@@ -264,11 +269,14 @@ def edit(
     session: Session, *, actor: User, proposal_id: int, data: ProposalUpdate
 ) -> ProposalPublic:
     proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock="update")
-    _require_author(proposal, actor, "edit")
-    _require_phase(process, Phase.submission, action="Editing a proposal")
+    _require_author(proposal, actor, _t("edit"))
+    _require_phase(process, Phase.submission, action=_t("Editing a proposal"))
     if proposal.status != ProposalStatus.submitted:
         raise InvalidStatus(
-            f"A proposal can be edited while submitted; this one is {proposal.status}."
+            _t(
+                "A proposal can be edited while submitted; this one is {status}.",
+                status=proposal.status,
+            )
         )
     for key, value in data.model_dump(exclude_unset=True).items():
         if value is None and key != "category":
@@ -281,11 +289,14 @@ def edit(
 
 def withdraw(session: Session, *, actor: User, proposal_id: int) -> ProposalPublic:
     proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock="update")
-    _require_author(proposal, actor, "withdraw")
-    _require_phase(process, Phase.submission, Phase.review, action="Withdrawing a proposal")
+    _require_author(proposal, actor, _t("withdraw"))
+    _require_phase(process, Phase.submission, Phase.review, action=_t("Withdrawing a proposal"))
     if proposal.status not in (ProposalStatus.submitted, ProposalStatus.accepted):
         raise InvalidStatus(
-            f"Only submitted or accepted proposals can be withdrawn; this one is {proposal.status}."
+            _t(
+                "Only submitted or accepted proposals can be withdrawn; this one is {status}.",
+                status=proposal.status,
+            )
         )
     proposal.status = ProposalStatus.withdrawn
     session.add(proposal)
@@ -298,9 +309,9 @@ def review(
 ) -> ProposalPublic:
     proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock="update")
     require_role(actor, Role.moderator)
-    _require_phase(process, Phase.submission, Phase.review, action="Reviewing")
+    _require_phase(process, Phase.submission, Phase.review, action=_t("Reviewing"))
     if proposal.status == ProposalStatus.withdrawn:
-        raise InvalidStatus("A withdrawn proposal cannot be reviewed.")
+        raise InvalidStatus(_t("A withdrawn proposal cannot be reviewed."))
     before = {
         "status": proposal.status,
         "cost": proposal.cost,
@@ -353,9 +364,9 @@ def _support_state(session: Session, *, proposal_id: int, supported: bool) -> Su
 
 def support(session: Session, *, actor: User, proposal_id: int) -> SupportState:
     proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock="key_share")
-    _require_phase(process, *CO_THINKING_PHASES, action="Supporting")
+    _require_phase(process, *CO_THINKING_PHASES, action=_t("Supporting"))
     if proposal.status in (ProposalStatus.withdrawn, ProposalStatus.rejected):
-        raise InvalidStatus(f"A {proposal.status} proposal cannot be supported.")
+        raise InvalidStatus(_t("A {status} proposal cannot be supported.", status=proposal.status))
     assert actor.id is not None
     exists = session.exec(
         select(Support.id).where(Support.proposal_id == proposal_id, Support.user_id == actor.id)
@@ -373,7 +384,7 @@ def support(session: Session, *, actor: User, proposal_id: int) -> SupportState:
 
 def unsupport(session: Session, *, actor: User, proposal_id: int) -> SupportState:
     _proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock="key_share")
-    _require_phase(process, *CO_THINKING_PHASES, action="Withdrawing support")
+    _require_phase(process, *CO_THINKING_PHASES, action=_t("Withdrawing support"))
     existing = session.exec(
         select(Support).where(Support.proposal_id == proposal_id, Support.user_id == actor.id)
     ).first()
@@ -383,30 +394,22 @@ def unsupport(session: Session, *, actor: User, proposal_id: int) -> SupportStat
     return _support_state(session, proposal_id=proposal_id, supported=False)
 
 
-def comment_public(comment: Comment, display_name: str | None) -> CommentPublic:
-    """A comment as shown: its text only while visible."""
-    assert comment.id is not None
-    visible = comment.status == CommentStatus.visible
-    return CommentPublic(
-        id=comment.id,
-        proposal_id=comment.proposal_id,
-        author=_author(comment.author_id, display_name),
-        body=comment.body if visible else None,
-        status=CommentStatus(comment.status),
-        hidden_reason=comment.hidden_reason if comment.status == CommentStatus.hidden else None,
-        created_at=comment.created_at,
-    )
-
-
 def add_comment(
     session: Session, *, actor: User, proposal_id: int, data: CommentCreate
 ) -> CommentPublic:
     _proposal, process = _load(session, proposal_id=proposal_id, viewer=actor, lock="key_share")
-    _require_phase(process, *CO_THINKING_PHASES, action="Commenting")
+    _require_phase(process, *CO_THINKING_PHASES, action=_t("Commenting"))
     comment = Comment(proposal_id=proposal_id, author_id=actor.id, body=data.body)
     session.add(comment)
     session.flush()
-    return comment_public(comment, actor.display_name)
+    assert comment.id is not None
+    return CommentPublic(
+        id=comment.id,
+        proposal_id=proposal_id,
+        author=_author(actor.id, actor.display_name),
+        body=comment.body,
+        created_at=comment.created_at,
+    )
 
 
 def list_comments(
@@ -423,5 +426,14 @@ def list_comments(
         .limit(limit)
         .offset(offset)
     ).all()
-    items = [comment_public(comment, name) for comment, name in rows]
+    items = [
+        CommentPublic(
+            id=comment.id or 0,
+            proposal_id=proposal_id,
+            author=_author(comment.author_id, name),
+            body=comment.body,
+            created_at=comment.created_at,
+        )
+        for comment, name in rows
+    ]
     return Page(items=items, total=total, limit=limit, offset=offset)

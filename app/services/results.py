@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.core.errors import InvalidPhase, ResultsAlreadyPublished, ResultsNotPublished
+from app.core.i18n import _t
 from app.models.ballot import Ballot
 from app.models.process import Phase, Process, ballot_kind, ballot_settings
 from app.models.result import (
@@ -229,10 +230,10 @@ def preview(session: Session, *, actor: User, process_id: int) -> Results:
     process = processes.get_visible(session, process_id=process_id, viewer=actor, lock="key_share")
     require_role(actor, Role.moderator)
     if process.phase != Phase.closed:
-        raise InvalidPhase("A tally can be previewed once the process is closed.")
+        raise InvalidPhase(_t("A tally can be previewed once the process is closed."))
     if session.get(PublishedResult, process_id) is not None:
         raise ResultsAlreadyPublished(
-            "The results of this process are published; read them instead of a preview."
+            _t("The results of this process are published; read them instead of a preview.")
         )
     audit.record(
         session,
@@ -284,9 +285,9 @@ def publish(session: Session, *, actor: User, process_id: int, country: str) -> 
     process = processes.get_visible(session, process_id=process_id, viewer=actor, lock="update")
     require_role(actor, Role.admin)
     if process.phase != Phase.closed:
-        raise InvalidPhase("Results can be published once the process is closed.")
+        raise InvalidPhase(_t("Results can be published once the process is closed."))
     if processes.is_published(session, process_id):
-        raise ResultsAlreadyPublished("The results of this process are already published.")
+        raise ResultsAlreadyPublished(_t("The results of this process are already published."))
     inputs = load_inputs(session, process)
     results = compute(process, inputs)
     row = PublishedResult(process_id=process_id, document={}, digest=results.digest)
@@ -304,7 +305,7 @@ def publish(session: Session, *, actor: User, process_id: int, country: str) -> 
             session.add(row)
     except IntegrityError:
         raise ResultsAlreadyPublished(
-            "The results of this process are already published."
+            _t("The results of this process are already published.")
         ) from None
     audit.record(
         session,
@@ -326,7 +327,7 @@ def published(session: Session, *, viewer: User | None, process_id: int) -> Publ
     processes.get_visible(session, process_id=process_id, viewer=viewer)
     row = session.get(PublishedResult, process_id)
     if row is None:
-        raise ResultsNotPublished("The results of this process are not published yet.")
+        raise ResultsNotPublished(_t("The results of this process are not published yet."))
     return row
 
 

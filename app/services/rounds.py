@@ -23,6 +23,7 @@ from sqlalchemy import and_, distinct, func
 from sqlmodel import Session, col, select
 
 from app.core.errors import DomainError, InvalidPhase, InvalidTransition, NotFound
+from app.core.i18n import _t
 from app.models.ballot import Ballot, VotingCode
 from app.models.base import INT32_MAX, utcnow
 from app.models.common import Page
@@ -106,7 +107,7 @@ def _load(session: Session, round_id: int, *, lock: bool = False) -> Round:
             query = query.with_for_update()
         found = session.exec(query).first()
     if found is None:
-        raise NotFound(f"No round with id {round_id}.")
+        raise NotFound(_t("No round with id {round_id}.", round_id=round_id))
     return found
 
 
@@ -240,7 +241,7 @@ def delete(session: Session, *, actor: User, round_id: int) -> None:
     started = [p.id for p in members if p.phase != Phase.draft]
     if started:
         raise InvalidPhase(
-            "A round can be deleted only while all its processes are drafts.",
+            _t("A round can be deleted only while all its processes are drafts."),
             extra={"processes": started},
         )
     for p in members:
@@ -283,12 +284,15 @@ def transition(
         .with_for_update()
     ).all()
     if not members:
-        raise InvalidTransition("This round has no processes to move.")
+        raise InvalidTransition(_t("This round has no processes to move."))
     for p in members:
         try:
             processes.check_move(session, p, to, require_verified_voters=require_verified_voters)
         except DomainError as exc:
-            raise type(exc)(f"Process {p.id}: {exc.detail}", extra={"process_id": p.id}) from None
+            raise type(exc)(
+                _t("Process {process_id}: {detail}", process_id=p.id, detail=exc.message),
+                extra={"process_id": p.id},
+            ) from None
     moment = now or utcnow()
     for p in members:
         processes.move(session, actor=actor, process=p, to=to, now=moment)

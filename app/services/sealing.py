@@ -20,6 +20,7 @@ from sqlalchemy import Table, delete, update
 from sqlmodel import Session, col, select
 
 from app.core.errors import AlreadySealed, InvalidPhase
+from app.core.i18n import _t
 from app.models.ballot import Ballot, Receipt
 from app.models.base import utcnow
 from app.models.process import Process, ProcessPublic
@@ -41,9 +42,11 @@ def seal(
     if actor is not None:
         require_role(actor, Role.admin)
     if not processes.is_published(session, process_id):
-        raise InvalidPhase("A process can be sealed once its results are published.")
+        raise InvalidPhase(_t("A process can be sealed once its results are published."))
     if process.sealed_at is not None:
-        raise AlreadySealed(f"This process was sealed at {process.sealed_at.isoformat()}.")
+        raise AlreadySealed(
+            _t("This process was sealed at {sealed_at}.", sealed_at=process.sealed_at.isoformat())
+        )
     moment = process.closed_at or now
     rows = [
         (b.items, b.total_cost, b.receipt, b.channel, b.paper_batch_id)

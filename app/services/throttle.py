@@ -35,6 +35,7 @@ from sqlmodel import Session, col, select
 from app.core.config import Settings
 from app.core.db import open_session
 from app.core.errors import TooManyAttempts
+from app.core.i18n import Message, _t
 from app.models.throttle import ThrottleEvent
 
 
@@ -153,7 +154,7 @@ def reserve(
     counts: Sequence[tuple[str, Limit]],
     *,
     now: datetime,
-    what: str,
+    what: Message,
 ) -> list[int]:
     """Count one attempt in each bucket, or refuse (counting nothing) if any is full.
 
@@ -184,13 +185,16 @@ def reserve(
 
 
 def refuse_beyond(
-    rule: Limit, *, count: int, first_expiry: datetime | None, now: datetime, what: str
+    rule: Limit, *, count: int, first_expiry: datetime | None, now: datetime, what: Message
 ) -> None:
     """`too_many_attempts` once `count` events in the window reach the limit, with a
     Retry-After of the seconds until the first of them expires."""
     if count >= rule.limit:
         retry = max(1, math.ceil(((first_expiry or now + rule.window) - now).total_seconds()))
-        raise TooManyAttempts(f"Too many {what}; try again in {retry} seconds.", retry_after=retry)
+        raise TooManyAttempts(
+            _t("Too many {what}; try again in {retry} seconds.", what=what, retry=retry),
+            retry_after=retry,
+        )
 
 
 def refund(session: Session, ids: Sequence[int]) -> None:

@@ -34,6 +34,7 @@ from app.core.errors import (
     InvalidCode,
     InvalidPhase,
 )
+from app.core.i18n import _t
 from app.models.ballot import CodeClaimed, VotingCode
 from app.models.base import utcnow
 from app.models.process import Phase
@@ -69,7 +70,7 @@ def generate(session: Session, *, actor: User, process_id: int, count: int, key:
     process = processes.get_visible(session, process_id=process_id, viewer=actor, lock="key_share")
     require_role(actor, Role.admin)
     if process.phase == Phase.closed:
-        raise InvalidPhase("Voting codes cannot be made for a closed process.")
+        raise InvalidPhase(_t("Voting codes cannot be made for a closed process."))
     codes: set[str] = set()
     while len(codes) < count:
         codes.add(new_code())
@@ -134,7 +135,7 @@ def claim(
             (guard.bucket("claim-address", address), limits.claim_address),
         ],
         now=now,
-        what="voting-code claims",
+        what=_t("voting-code claims"),
     )
     try:
         # Again, in the claim's own transaction: voting may have closed meanwhile.
@@ -166,20 +167,20 @@ def _bind(session: Session, *, actor_id: int, process_id: int, wanted: str, now:
     if held is not None:
         if held.code_hash == wanted:
             return
-        raise CodeAlreadyClaimed("You already hold a voting code for this process.")
+        raise CodeAlreadyClaimed(_t("You already hold a voting code for this process."))
     row = session.exec(
         select(VotingCode)
         .where(VotingCode.process_id == process_id, VotingCode.code_hash == wanted)
         .with_for_update()
     ).first()
     if row is None:
-        raise InvalidCode("That is not a voting code of this process.")
+        raise InvalidCode(_t("That is not a voting code of this process."))
     if row.claimed_at is not None:
-        raise CodeUsed("This voting code has already been used.")
+        raise CodeUsed(_t("This voting code has already been used."))
     row.claimed_by, row.claimed_at = actor_id, now
     try:
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
         # The same account claimed another code at the same moment; that one won.
-        raise CodeAlreadyClaimed("You already hold a voting code for this process.") from None
+        raise CodeAlreadyClaimed(_t("You already hold a voting code for this process.")) from None
