@@ -8,7 +8,7 @@ from app.models.ballot import Ballot, Receipt, VotingCode
 from app.models.mail import AccountToken, OutgoingMail
 from app.models.paper import PaperBatch, PaperEntry
 from app.models.process import Process
-from app.models.proposal import Comment, Proposal, Support
+from app.models.proposal import Comment, CommentReport, Proposal, Support
 from app.models.result import PublishedResult
 from app.models.round import Round, RoundGroup
 from app.models.throttle import ThrottleEvent
@@ -21,6 +21,7 @@ __all__ = [
     "AuditEntry",
     "Ballot",
     "Comment",
+    "CommentReport",
     "OutgoingMail",
     "PaperBatch",
     "PaperEntry",

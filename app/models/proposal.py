@@ -66,6 +66,12 @@ class Support(SQLModel, table=True):
     )
 
 
+class CommentStatus(StrEnum):
+    visible = "visible"
+    removed = "removed"  # by its author: the text is deleted
+    hidden = "hidden"  # by a moderator, with a reason: the text is kept, never shown
+
+
 class Comment(SQLModel, table=True):
     __tablename__ = "comment"
 
@@ -81,7 +87,34 @@ class Comment(SQLModel, table=True):
             Integer, ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
         ),
     )
-    body: str = SQLField(sa_column=Column(Text, nullable=False))
+    # Null once its author removed it.
+    body: str | None = SQLField(default=None, sa_column=Column(Text, nullable=True))
+    status: str = SQLField(
+        default=CommentStatus.visible,
+        sa_column=Column(String(16), nullable=False, server_default=CommentStatus.visible.value),
+    )
+    hidden_reason: str | None = SQLField(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = SQLField(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class CommentReport(SQLModel, table=True):
+    """A resident's report of a comment; one per account per comment."""
+
+    __tablename__ = "comment_report"
+    __table_args__ = (UniqueConstraint("comment_id", "user_id"),)
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    comment_id: int = SQLField(
+        sa_column=Column(Integer, ForeignKey("comment.id", ondelete="CASCADE"), nullable=False)
+    )
+    user_id: int = SQLField(
+        sa_column=Column(
+            Integer, ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    reason: str = SQLField(sa_column=Column(Text, nullable=False))
     created_at: datetime = SQLField(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
@@ -187,5 +220,22 @@ class CommentPublic(BaseModel):
     id: int
     proposal_id: int
     author: AuthorPublic
-    body: str
+    body: str | None = Field(description="Null unless the status is `visible`.")
+    status: CommentStatus
+    hidden_reason: str | None = Field(
+        description="Why the municipality hid it (status `hidden`); otherwise null."
+    )
     created_at: datetime
+
+
+class HideComment(Schema):
+    reason: Reason = Field(description="Shown in place of the comment.")
+
+
+class ReportComment(Schema):
+    reason: Reason
+
+
+class ReportedComment(CommentPublic):
+    report_count: int = Field(description="Accounts that reported it.")
+    reasons: list[str] = Field(description="Their reasons, newest first (at most 20).")

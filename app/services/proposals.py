@@ -10,7 +10,9 @@ Rules enforced here (the contract's precedence: 404, 403 `forbidden`, 409, 403
   cannot be reviewed;
 - supports and comments are for signed-in residents while the process is open for
   co-thinking (submission, review, voting); one support per user per proposal is a database
-  constraint, and supporting twice is a no-op.
+  constraint, and supporting twice is a no-op;
+- a comment's text is shown only while it is `visible` (removal and hiding are in
+  app/services/comments.py).
 """
 
 from datetime import datetime
@@ -38,6 +40,7 @@ from app.models.proposal import (
     Comment,
     CommentCreate,
     CommentPublic,
+    CommentStatus,
     Proposal,
     ProposalCreate,
     ProposalPublic,
@@ -394,6 +397,21 @@ def unsupport(session: Session, *, actor: User, proposal_id: int) -> SupportStat
     return _support_state(session, proposal_id=proposal_id, supported=False)
 
 
+def comment_public(comment: Comment, display_name: str | None) -> CommentPublic:
+    """A comment as shown: its text only while visible."""
+    assert comment.id is not None
+    visible = comment.status == CommentStatus.visible
+    return CommentPublic(
+        id=comment.id,
+        proposal_id=comment.proposal_id,
+        author=_author(comment.author_id, display_name),
+        body=comment.body if visible else None,
+        status=CommentStatus(comment.status),
+        hidden_reason=comment.hidden_reason if comment.status == CommentStatus.hidden else None,
+        created_at=comment.created_at,
+    )
+
+
 def add_comment(
     session: Session, *, actor: User, proposal_id: int, data: CommentCreate
 ) -> CommentPublic:
@@ -402,14 +420,7 @@ def add_comment(
     comment = Comment(proposal_id=proposal_id, author_id=actor.id, body=data.body)
     session.add(comment)
     session.flush()
-    assert comment.id is not None
-    return CommentPublic(
-        id=comment.id,
-        proposal_id=proposal_id,
-        author=_author(actor.id, actor.display_name),
-        body=comment.body,
-        created_at=comment.created_at,
-    )
+    return comment_public(comment, actor.display_name)
 
 
 def list_comments(
@@ -426,14 +437,5 @@ def list_comments(
         .limit(limit)
         .offset(offset)
     ).all()
-    items = [
-        CommentPublic(
-            id=comment.id or 0,
-            proposal_id=proposal_id,
-            author=_author(comment.author_id, name),
-            body=comment.body,
-            created_at=comment.created_at,
-        )
-        for comment, name in rows
-    ]
+    items = [comment_public(comment, name) for comment, name in rows]
     return Page(items=items, total=total, limit=limit, offset=offset)

@@ -1,6 +1,9 @@
-"""round content: submission deadline
+"""round content: submission deadline, comment moderation
 
-`process` gains `submission_closes_at` (null: submissions until the phase ends).
+`process` gains `submission_closes_at` (null: submissions until the phase ends); `comment`
+gains `status` ('visible' for every existing comment) and `hidden_reason`, and its `body`
+becomes nullable (removed by its author); `comment_report` holds residents' reports, one per
+account per comment.
 
 Revision ID: 0011
 Revises: 0007
@@ -27,8 +30,47 @@ def upgrade() -> None:
                 "submission_closes_at", app.models.base.UTCDateTime(timezone=True), nullable=True
             )
         )
+    with op.batch_alter_table("comment") as batch_op:
+        batch_op.add_column(
+            sa.Column("status", sa.String(length=16), nullable=False, server_default="visible")
+        )
+        batch_op.add_column(sa.Column("hidden_reason", sa.Text(), nullable=True))
+        batch_op.alter_column("body", existing_type=sa.Text(), nullable=True)
+    op.create_table(
+        "comment_report",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("comment_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("created_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["comment_id"],
+            ["comment.id"],
+            name=op.f("fk_comment_report_comment_id_comment"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["user_account.id"],
+            name=op.f("fk_comment_report_user_id_user_account"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_comment_report")),
+        sa.UniqueConstraint(
+            "comment_id", "user_id", name=op.f("uq_comment_report_comment_id_user_id")
+        ),
+    )
+    op.create_index(op.f("ix_comment_report_user_id"), "comment_report", ["user_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_comment_report_user_id"), table_name="comment_report")
+    op.drop_table("comment_report")
+    # A removed comment has no text left; the old schema needs one.
+    op.execute("UPDATE comment SET body = '' WHERE body IS NULL")
+    with op.batch_alter_table("comment") as batch_op:
+        batch_op.alter_column("body", existing_type=sa.Text(), nullable=False)
+        batch_op.drop_column("hidden_reason")
+        batch_op.drop_column("status")
     with op.batch_alter_table("process") as batch_op:
         batch_op.drop_column("submission_closes_at")
