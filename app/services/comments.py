@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.core.errors import Forbidden, InvalidStatus, NotFound
+from app.core.i18n import _t
 from app.models.base import INT32_MAX
 from app.models.common import Page
 from app.models.proposal import (
@@ -61,17 +62,17 @@ def _load(
             .where(Comment.id == comment_id)
         ).first()
     if found is None:
-        raise NotFound(f"No comment with id {comment_id}.")
+        raise NotFound(_t("No comment with id {comment_id}.", comment_id=comment_id))
     try:
         processes.get_visible(session, process_id=found, viewer=viewer)
     except NotFound:
-        raise NotFound(f"No comment with id {comment_id}.") from None
+        raise NotFound(_t("No comment with id {comment_id}.", comment_id=comment_id)) from None
     query = select(Comment).where(Comment.id == comment_id)
     if lock:
         query = query.with_for_update()
     comment = session.exec(query).first()
     if comment is None:  # deleted with its proposal since the first read
-        raise NotFound(f"No comment with id {comment_id}.")
+        raise NotFound(_t("No comment with id {comment_id}.", comment_id=comment_id))
     return comment, found
 
 
@@ -85,7 +86,7 @@ def _author_name(session: Session, comment: Comment) -> str | None:
 def remove(session: Session, *, actor: User, comment_id: int) -> None:
     comment, _ = _load(session, comment_id=comment_id, viewer=actor, lock=True)
     if comment.author_id is None or comment.author_id != actor.id:
-        raise Forbidden("Only its author can remove a comment; moderators hide one instead.")
+        raise Forbidden(_t("Only its author can remove a comment; moderators hide one instead."))
     comment.body = None
     if comment.status == CommentStatus.visible:
         comment.status = CommentStatus.removed
@@ -97,7 +98,7 @@ def hide(session: Session, *, actor: User, comment_id: int, data: HideComment) -
     comment, process_id = _load(session, comment_id=comment_id, viewer=actor, lock=True)
     require_role(actor, Role.moderator)
     if comment.status == CommentStatus.removed:
-        raise InvalidStatus("Its author removed this comment: there is nothing to hide.")
+        raise InvalidStatus(_t("Its author removed this comment: there is nothing to hide."))
     before = {"status": comment.status, "hidden_reason": comment.hidden_reason}
     comment.status = CommentStatus.hidden
     comment.hidden_reason = data.reason
