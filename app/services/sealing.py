@@ -16,13 +16,14 @@ Rules enforced here:
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, delete, update
+from sqlalchemy import Table, delete
 from sqlmodel import Session, col, select
 
 from app.core.errors import AlreadySealed, InvalidPhase
 from app.core.i18n import _t
 from app.models.ballot import Ballot, Receipt
 from app.models.base import utcnow
+from app.models.mail import MailKind, OutgoingMail
 from app.models.process import Process, ProcessPublic
 from app.models.result import PublishedResult
 from app.models.user import Role, User
@@ -30,6 +31,7 @@ from app.services import audit, processes
 from app.services.permissions import require_role
 
 _BALLOT_TABLE: Table = Ballot.__table__  # type: ignore[attr-defined]
+_RECEIPT_TABLE: Table = Receipt.__table__  # type: ignore[attr-defined]
 
 
 def seal(
@@ -73,9 +75,19 @@ def seal(
                 )
             ],
         )
-    session.execute(
-        update(Receipt).where(col(Receipt.process_id) == process_id).values(issued_at=moment)
-    )
+    # Receipt rows too are written again, by their random value, so their ids say nothing
+    # about the order of casting either.
+    receipts = session.exec(select(Receipt.receipt).where(Receipt.process_id == process_id)).all()
+    session.execute(delete(Receipt).where(col(Receipt.process_id) == process_id))
+    if receipts:
+        session.execute(
+            _RECEIPT_TABLE.insert(),
+            [
+                {"process_id": process_id, "receipt": receipt, "issued_at": moment}
+                for receipt in sorted(receipts)
+            ],
+        )
+    _forget_receipt_mails(session, process_id)
     process.sealed_at = now
     session.add(process)
     session.flush()
@@ -89,6 +101,19 @@ def seal(
         after={"sealed_at": now.isoformat(), "ballots": len(rows)},
     )
     return processes.to_public(session, process)
+
+
+def _forget_receipt_mails(session: Session, process_id: int) -> None:
+    """Vote confirmations name an account and a receipt: together the very link sealing
+    removes. Whatever of them is left for this process goes, sent or not."""
+    mails = session.exec(
+        select(OutgoingMail.id, OutgoingMail.params).where(
+            OutgoingMail.kind == MailKind.ballot_receipt
+        )
+    ).all()
+    ids = [mail_id for mail_id, params in mails if params.get("process_id") == process_id]
+    if ids:
+        session.execute(delete(OutgoingMail).where(col(OutgoingMail.id).in_(ids)))
 
 
 def due(session: Session, *, now: datetime | None = None) -> list[int]:

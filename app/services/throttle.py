@@ -234,13 +234,19 @@ def seen(session: Session, bucket: str, *, now: datetime) -> bool:
 
 def forget(session: Session, guard: Guard, subjects: Sequence[str]) -> None:
     """Delete every bucket naming one of `subjects` (an email, an account id): on erasure."""
-    if subjects:
-        patterns = [f"%:{guard.pseudonym(subject)}%" for subject in subjects]
-        session.execute(
-            delete(ThrottleEvent).where(
-                or_(*(col(ThrottleEvent.bucket).like(pattern) for pattern in patterns))
-            )
-        )
+    if not subjects:
+        return
+    names = {guard.pseudonym(subject) for subject in subjects}
+    candidates = session.exec(
+        select(ThrottleEvent.bucket)
+        .where(or_(*(col(ThrottleEvent.bucket).like(f"%:{name}%") for name in names)))
+        .distinct()
+    ).all()
+    # Only buckets whose subject (the first part after the kind) is one of them: the same
+    # pseudonym elsewhere in a name (a process id equal to the account id) is another's.
+    mine = [bucket for bucket in candidates if bucket.split(":")[1] in names]
+    if mine:
+        session.execute(delete(ThrottleEvent).where(col(ThrottleEvent.bucket).in_(mine)))
 
 
 def prune(session: Session, *, now: datetime) -> int:

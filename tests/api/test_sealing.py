@@ -2,7 +2,7 @@
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -10,6 +10,7 @@ from app.core.config import Settings, get_settings
 from app.main import create_app
 from app.models.audit import AuditEntry
 from app.models.ballot import Ballot, Receipt
+from app.models.mail import MailKind, OutgoingMail
 from app.models.process import Phase
 from app.models.user import User
 from tests.api.conftest import Actors
@@ -164,3 +165,32 @@ def test_outside_production_unverified_voting_is_allowed(
         headers=actors.admin.headers,
     )
     assert moved.status_code == 200, moved.text
+
+
+def test_sealing_forgets_vote_confirmations_and_the_order_of_receipts(
+    client: TestClient, actors: Actors, session: Session, settings: Settings
+) -> None:
+    process_id, receipts, voter_ids = _published(client, actors, session, settings)
+    other_id, _, _ = _published(client, actors, session, settings)
+    for pid, user_id in ((process_id, voter_ids[0]), (other_id, voter_ids[0])):
+        session.add(
+            OutgoingMail(
+                to_address="voter@example.org",
+                user_id=user_id,
+                kind=MailKind.ballot_receipt,
+                params={"process_id": pid, "receipt": "r"},
+            )
+        )
+    session.commit()
+
+    sealed = client.post(f"{API}/processes/{process_id}/seal", headers=actors.admin.headers)
+    assert sealed.status_code == 200, sealed.text
+
+    session.rollback()
+    left = session.exec(select(OutgoingMail.params)).all()
+    assert [params["process_id"] for params in left] == [other_id]
+    stored = session.exec(
+        select(Receipt.receipt).where(Receipt.process_id == process_id).order_by(col(Receipt.id))
+    ).all()
+    assert sorted(stored) == sorted(receipts)
+    assert list(stored) == sorted(stored)  # row order now says nothing about casting order
