@@ -152,6 +152,9 @@ ResultsAlreadyPublished = _error(
 )
 ResultsNotPublished = _error(Kind.not_found, "results_not_published", N_("Results not published"))
 AlreadySealed = _error(Kind.conflict, "already_sealed", N_("Already sealed"))
+PaperBatchesPending = _error(
+    Kind.conflict, "paper_batches_pending", N_("Paper ballots are still being entered")
+)
 BallotSealed = _error(Kind.gone, "ballot_sealed", N_("Ballots of this process are sealed"))
 UnverifiedVoters = _error(Kind.conflict, "unverified_voters", N_("Voters would not be verified"))
 InvalidPabulib = _error(Kind.invalid, "invalid_pabulib", N_("Not a pabulib file we can read"))

@@ -9,6 +9,7 @@ from app.core.errors import (
     InvalidPhase,
     NotAuthenticated,
     NotFound,
+    PaperBatchesPending,
     ResultsAlreadyPublished,
     ResultsNotPublished,
 )
@@ -37,9 +38,16 @@ def preview_tally(process_id: int, actor: CurrentUser, session: SessionDep) -> R
     status_code=status.HTTP_201_CREATED,
     response_model=Results,
     responses=problem_responses(
-        NotAuthenticated, Forbidden, NotFound, InvalidPhase, ResultsAlreadyPublished
+        NotAuthenticated,
+        Forbidden,
+        NotFound,
+        InvalidPhase,
+        ResultsAlreadyPublished,
+        PaperBatchesPending,
     ),
     summary="Compute and publish the results, once (admin; closed processes)",
+    description="Refused while a paper batch is entered but not confirmed or voided "
+    "(`paper_batches_pending`, naming the batches): its ballots could never count after.",
 )
 def publish_results(
     process_id: int, actor: CurrentUser, session: SessionDep, settings: SettingsDep

@@ -644,6 +644,20 @@ def list_batches(
     )
 
 
+def unconfirmed(session: Session, process_id: int) -> list[int]:
+    """The batches of the process that are keyed but not yet confirmed (or voided): their
+    ballots would be lost if the results were published now."""
+    rows = session.exec(
+        select(PaperBatch.id)
+        .where(
+            PaperBatch.process_id == process_id,
+            col(PaperBatch.status).in_([BatchStatus.entered, BatchStatus.mismatched]),
+        )
+        .order_by(col(PaperBatch.id))
+    ).all()
+    return [batch_id for batch_id in rows if batch_id is not None]
+
+
 def rejected(session: Session, process_id: int) -> tuple[int, int]:
     """(invalid, duplicate) paper ballots of the process's confirmed batches."""
     rows = session.exec(

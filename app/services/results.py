@@ -32,7 +32,12 @@ from fractions import Fraction
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app.core.errors import InvalidPhase, ResultsAlreadyPublished, ResultsNotPublished
+from app.core.errors import (
+    InvalidPhase,
+    PaperBatchesPending,
+    ResultsAlreadyPublished,
+    ResultsNotPublished,
+)
 from app.core.i18n import _t
 from app.models.ballot import Ballot
 from app.models.process import Phase, Process, ballot_kind, ballot_settings
@@ -288,6 +293,18 @@ def publish(session: Session, *, actor: User, process_id: int, country: str) -> 
         raise InvalidPhase(_t("Results can be published once the process is closed."))
     if processes.is_published(session, process_id):
         raise ResultsAlreadyPublished(_t("The results of this process are already published."))
+    # Entering and confirming paper take the process row's KEY SHARE lock, so none can
+    # change while this UPDATE lock is held: the list is final for this publication.
+    pending = paper.unconfirmed(session, process_id)
+    if pending:
+        raise PaperBatchesPending(
+            _t(
+                "Paper batches {batches} are not confirmed yet: confirm or void them first, "
+                "or their ballots would never count.",
+                batches=", ".join(map(str, pending)),
+            ),
+            extra={"batches": pending},
+        )
     inputs = load_inputs(session, process)
     results = compute(process, inputs)
     row = PublishedResult(process_id=process_id, document={}, digest=results.digest)

@@ -299,7 +299,15 @@ def test_phases_and_publication_bound_every_change(
     assert entered.status_code == 201
     pending = enter(client, process.id, body, actors.moderator).json()
     assert confirm(client, entered.json()["id"], body, actors.admin).status_code == 200
-    published = client.post(f"{API}/processes/{process.id}/results", headers=actors.admin.headers)
+    publish = f"{API}/processes/{process.id}/results"
+    assert_problem(client.post(publish, headers=actors.admin.headers), 409, "paper_batches_pending")
+    voided = client.post(
+        f"{API}/paper-batches/{pending['id']}/void",
+        json={"reason": "keyed by mistake"},
+        headers=actors.admin.headers,
+    )
+    assert voided.status_code == 200, voided.text
+    published = client.post(publish, headers=actors.admin.headers)
     assert published.status_code == 201, published.text
     assert published.json()["ballots_by_channel"] == {"online": 0, "paper": 1}
     assert_problem(
@@ -339,13 +347,19 @@ def test_results_digest_and_export_include_confirmed_paper_ballots_only(
     batch = enter(client, process.id, counted, actors.moderator).json()
     assert confirm(client, batch["id"], counted, actors.admin).status_code == 200
     unconfirmed = {"source": "Bieb", "ballots": [{"proposal_ids": [p2]}] * 5}
-    enter(client, process.id, unconfirmed, actors.moderator)
+    never = enter(client, process.id, unconfirmed, actors.moderator).json()
     closed = client.post(
         f"{API}/processes/{process.id}/transition",
         json={"to": "closed"},
         headers=actors.admin.headers,
     )
     assert closed.status_code == 200
+    voided = client.post(
+        f"{API}/paper-batches/{never['id']}/void",
+        json={"reason": "the box was opened early"},
+        headers=actors.admin.headers,
+    )
+    assert voided.status_code == 200, voided.text
     results = client.post(
         f"{API}/processes/{process.id}/results", headers=actors.admin.headers
     ).json()
