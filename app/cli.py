@@ -414,21 +414,27 @@ def seal(
     apply_migrations(settings.database_url)
     engine = make_engine(settings.database_url)
     sealed: list[int] = []
+    failures: list[str] = []
     try:
         with open_session(engine) as session:
             targets = sealing.due(session) if due else [process_id]
         for target in targets:
             assert target is not None
-            # One transaction per process: one failure does not undo the others.
-            with open_session(engine) as session:
-                sealing.seal(session, actor=None, process_id=target)
-                session.commit()
-            sealed.append(target)
-    except DomainError as exc:
-        fail(f"{exc.code}: {exc.detail}")
+            # One transaction per process: one failure neither undoes nor stops the others
+            # (two cron runs racing make one `already_sealed`).
+            try:
+                with open_session(engine) as session:
+                    sealing.seal(session, actor=None, process_id=target)
+                    session.commit()
+            except DomainError as exc:
+                failures.append(f"process {target}: {exc.code}: {exc.detail}")
+            else:
+                sealed.append(target)
     finally:
         engine.dispose()
     typer.echo(f"sealed: {', '.join(map(str, sealed)) or 'none'}")
+    if failures:
+        fail("; ".join(failures))
 
 
 @cli.command("paper-import")

@@ -7,7 +7,17 @@ is logged escaped: non-printable and non-ASCII characters as Python escapes (`\\
 cut to a bounded length.
 """
 
+import re
+
 MAX_LOGGED_CHARS = 512
+# A receipt is the voter's own secret (it tells whether their ballot counted): a path that
+# carries one is logged without it.
+_RECEIPT_IN_PATH = re.compile(r"(/receipts/)[^/]+")
+
+
+def log_path(path: str) -> str:
+    """A request path for the log: receipts masked, then escaped like any client text."""
+    return log_safe(_RECEIPT_IN_PATH.sub(r"\1***", path))
 
 
 def log_safe(text: str, limit: int = MAX_LOGGED_CHARS) -> str:

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.i18n import N_, _t, negotiate, render_text
 from app.core.i18n import Message as I18nMessage
-from app.core.logtext import log_safe
+from app.core.logtext import log_path, log_safe
 from app.core.problems import TranslatedHTTPException, problem_body
 
 log = logging.getLogger("wijkbudget.request")
@@ -84,7 +84,7 @@ class RequestContextMiddleware:
             log.info(
                 "%s %s %s %.1fms request_id=%s",
                 log_safe(scope["method"]),
-                log_safe(scope["path"]),
+                log_path(scope["path"]),
                 status,
                 (time.perf_counter() - started) * 1000,
                 request_id,

@@ -85,10 +85,13 @@ def erase(session: Session, *, user: User, guard: Guard, now: datetime | None = 
     # Before the address is overwritten: pending mails to it must not go out any more.
     mail.forget(session, user=user)
     links.forget(session, user_id=user.id)
+    # The processes' rows are locked as a cast locks them (KEY SHARE), so a close cannot
+    # commit between "voting is open" and the withdrawal it decides.
     ballots = session.exec(
         select(Ballot, Process)
         .join(Process, col(Process.id) == col(Ballot.process_id))
         .where(Ballot.voter_id == user.id)
+        .with_for_update(read=True, key_share=True, of=Process)
     ).all()
     for ballot, process in ballots:
         if is_voting_open(process, now):
