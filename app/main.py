@@ -40,6 +40,7 @@ from app.routers import (
     auth,
     ballots,
     comments,
+    content,
     health,
     paper,
     processes,
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         processes,
         proposals,
         comments,
+        content,
         ballots,
         paper,
         results,
@@ -138,6 +140,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         # A pabulib file for a what-if tally is far larger than any JSON request.
         per_path={f"{API_PREFIX}/analysis/tally": settings.analysis_max_bytes},
+        # An image upload: the file plus room for the multipart framing around it.
+        per_pattern=[
+            (rf"{API_PREFIX}/proposals/[0-9]+/images", settings.image_max_bytes + 64 * 1024)
+        ],
     )
     app.add_middleware(RequestContextMiddleware, hsts=settings.environment == "production")
 

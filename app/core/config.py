@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     analysis_max_votes: int = Field(default=100_000, ge=1)
     analysis_max_per_address: int = Field(default=10, ge=1)
     analysis_window_minutes: int = Field(default=60, ge=1)
+    # Proposal images (app/services/media.py): stored as files under MEDIA_DIR; each upload
+    # at most IMAGE_MAX_BYTES (its request body that plus room for the multipart framing)
+    # and IMAGE_MAX_PIXELS (checked from the header, before decoding).
+    media_dir: str = "media"
+    image_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    image_max_pixels: int = Field(default=40_000_000, ge=1)
     log_level: str = "INFO"
     # Mail (see app/services/mail.py). SMTP_URL: smtp://user:pass@host:587 (STARTTLS when the
     # server offers it), smtp+starttls:// (STARTTLS required) or smtps://host:465 (implicit

@@ -171,6 +171,10 @@ GroupLimitReached = _error(
 # Paper ballots
 EntryMismatch = _error(Kind.conflict, "entry_mismatch", N_("The two keyings of the batch differ"))
 
+# Proposal images
+TooManyImages = _error(Kind.conflict, "too_many_images", N_("Too many images"))
+InvalidImage = _error(Kind.invalid, "invalid_image", N_("Not an image we accept"))
+
 
 def invalid_input(errors: Iterable[Mapping[str, Any]]) -> DomainError:
     """A `validation_error` naming each field, from pydantic-style error dicts whose `loc`

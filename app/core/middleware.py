@@ -7,6 +7,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -94,20 +95,34 @@ class RequestContextMiddleware:
 class BodySizeLimitMiddleware:
     """Refuses bodies above `max_bytes` with 413, by Content-Length or while streaming.
 
-    `per_path` gives exact paths a limit of their own (a file upload needs more than JSON)."""
+    `per_path` gives exact paths a limit of their own (a file upload needs more than JSON),
+    `per_pattern` paths matching a regular expression as a whole (an upload to a resource)."""
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        per_path: dict[str, int] | None = None,
+        per_pattern: Sequence[tuple[str, int]] = (),
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.per_path = dict(per_path or {})
+        self.per_pattern = [(re.compile(pattern), limit) for pattern, limit in per_pattern]
+
+    def limit_for(self, path: str) -> int:
+        if path in self.per_path:
+            return self.per_path[path]
+        for pattern, limit in self.per_pattern:
+            if pattern.fullmatch(path):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        max_bytes = self.per_path.get(scope["path"], self.max_bytes)
+        max_bytes = self.limit_for(scope["path"])
         length = Headers(scope=scope).get("content-length")
         if length is not None and (not length.isdigit() or int(length) > max_bytes):
             await _send_too_large(send, max_bytes, Headers(scope=scope).get("accept-language"))

@@ -59,6 +59,8 @@ class Process(SQLModel, table=True):
     # A paper ballot without a voting code is then invalid (`voting_code_required`).
     require_voting_code_on_paper: bool = SQLField(default=False, nullable=False)
     tally_rule: str = SQLField(sa_column=Column(String(16), nullable=False))
+    # The categories a proposal must choose from; null: any category (or none).
+    categories: list[str] | None = SQLField(default=None, sa_column=Column(JSON, nullable=True))
     # Lets a process enter voting in production with no voter verification at all.
     allow_unverified_voters: bool = SQLField(default=False, nullable=False)
     # Days after publication when `wijkbudget seal --due` seals it; null: never by itself.
@@ -129,6 +131,26 @@ def _prefixes(values: list[str]) -> list[str]:
     return sorted(set(cleaned))
 
 
+def _one_line(value: str) -> str:
+    if any(char in value for char in "\r\n\t"):
+        raise ValueError("a category name is one line")
+    return value
+
+
+def _distinct(values: list[str]) -> list[str]:
+    seen = {value.casefold() for value in values}
+    if len(seen) != len(values):
+        raise ValueError("category names are distinct (ignoring case)")
+    return values
+
+
+CategoryName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
+    NoNul,
+    AfterValidator(_one_line),
+]
+Categories = Annotated[list[CategoryName], Field(max_length=50), AfterValidator(_distinct)]
 Count = Annotated[int, Field(ge=1, le=INT32_MAX)]
 Description = Annotated[str, StringConstraints(max_length=20_000), NoNul]
 Area = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), NoNul]
@@ -179,6 +201,11 @@ class ProcessCreate(Schema):
     ballot: BallotSpec
     eligibility: EligibilitySpec = Field(default_factory=EligibilitySpec)
     tally_rule: TallyRule = TallyRule.greedy
+    categories: Categories | None = Field(
+        default=None,
+        description="The categories proposals choose from, in display order; null: any.",
+        examples=[["Greenery", "Play", "Traffic"]],
+    )
     submission_closes_at: UTCTimestamp | None = Field(
         default=None, description="No submissions after it; null: until the phase ends."
     )
@@ -241,6 +268,7 @@ class ProcessUpdate(Schema):
     ballot: BallotPatch | None = None
     eligibility: EligibilityPatch | None = None
     tally_rule: TallyRule | None = None
+    categories: Categories | None = Field(default=None, description="null: any category.")
     submission_closes_at: UTCTimestamp | None = None
     voting_opens_at: UTCTimestamp | None = Field(
         default=None, description="In `voting`: changes only while the process has no ballot."
@@ -273,6 +301,7 @@ class ProcessPublic(BaseModel):
     ballot: BallotSpec
     eligibility: EligibilitySpec
     tally_rule: TallyRule
+    categories: list[str] | None
     submission_closes_at: datetime | None
     voting_opens_at: datetime | None
     voting_closes_at: datetime | None
@@ -304,6 +333,7 @@ def spec_of(process: Process) -> dict[str, Any]:
             "require_voting_code_on_paper": process.require_voting_code_on_paper,
         },
         "tally_rule": process.tally_rule,
+        "categories": None if process.categories is None else list(process.categories),
         "submission_closes_at": process.submission_closes_at,
         "voting_opens_at": process.voting_opens_at,
         "voting_closes_at": process.voting_closes_at,
@@ -338,6 +368,7 @@ def apply_spec(process: Process, spec: ProcessCreate) -> None:
     process.require_verified_email = spec.eligibility.require_verified_email
     process.require_voting_code_on_paper = spec.eligibility.require_voting_code_on_paper
     process.tally_rule = spec.tally_rule
+    process.categories = None if spec.categories is None else list(spec.categories)
     process.submission_closes_at = spec.submission_closes_at
     process.voting_opens_at = spec.voting_opens_at
     process.voting_closes_at = spec.voting_closes_at

@@ -5,7 +5,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Column, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
@@ -39,12 +39,44 @@ class Proposal(SQLModel, table=True):
     summary: str = SQLField(sa_column=Column(String(1000), nullable=False))
     description: str = SQLField(default="", sa_column=Column(Text, nullable=False))
     category: str | None = SQLField(default=None, sa_column=Column(String(50), nullable=True))
+    # The optional location: all three set, or none.
+    lat: float | None = SQLField(default=None, sa_column=Column(Float, nullable=True))
+    lon: float | None = SQLField(default=None, sa_column=Column(Float, nullable=True))
+    address: str | None = SQLField(default=None, sa_column=Column(String(200), nullable=True))
     estimated_cost: int = SQLField(nullable=False)
     cost: int | None = SQLField(default=None, nullable=True)
     status: str = SQLField(
         default=ProposalStatus.submitted, sa_column=Column(String(16), nullable=False)
     )
     review_reason: str | None = SQLField(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = SQLField(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class ProposalImage(SQLModel, table=True):
+    """An uploaded image, re-encoded (app/services/images.py); its bytes are in the media
+    store under `storage_key`, never in the database."""
+
+    __tablename__ = "proposal_image"
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    proposal_id: int = SQLField(
+        sa_column=Column(
+            Integer, ForeignKey("proposal.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    storage_key: str = SQLField(sa_column=Column(String(200), nullable=False, unique=True))
+    content_type: str = SQLField(sa_column=Column(String(32), nullable=False))
+    width: int = SQLField(nullable=False)
+    height: int = SQLField(nullable=False)
+    size_bytes: int = SQLField(nullable=False)
+    uploaded_by: int | None = SQLField(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+        ),
+    )
     created_at: datetime = SQLField(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
@@ -132,6 +164,15 @@ Reason = Annotated[
 ]
 
 
+Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), NoNul]
+
+
+class Location(Schema):
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, examples=[53.2194])
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False, examples=[6.5665])
+    address: Address = Field(default="", examples=["Oosterpark, by the pond"])
+
+
 class ProposalCreate(Schema):
     model_config = ConfigDict(
         json_schema_extra={
@@ -151,7 +192,10 @@ class ProposalCreate(Schema):
     summary: Summary
     description: Description = ""
     estimated_cost: Euros
-    category: Category | None = None
+    category: Category | None = Field(
+        default=None, description="One of the process's categories when it fixes them."
+    )
+    location: Location | None = None
 
 
 class ProposalUpdate(Schema):
@@ -159,7 +203,8 @@ class ProposalUpdate(Schema):
     summary: Summary | None = None
     description: Description | None = None
     estimated_cost: Euros | None = None
-    category: Category | None = None
+    category: Category | None = Field(default=None, description="null: no category.")
+    location: Location | None = Field(default=None, description="null: no location.")
 
 
 class AcceptDecision(Schema):
@@ -186,6 +231,17 @@ class AuthorPublic(BaseModel):
     display_name: str
 
 
+# The path an image is served at (the API's prefix, as in app/routers/deps.py).
+IMAGE_PATH = "/api/v1/proposals/{proposal_id}/images/{image_id}"
+
+
+class ImagePublic(BaseModel):
+    id: int
+    url: str = Field(description="Where the image is served (a path on this server).")
+    width: int
+    height: int
+
+
 class ProposalPublic(BaseModel):
     id: int
     process_id: int
@@ -203,7 +259,14 @@ class ProposalPublic(BaseModel):
     supported_by_me: bool | None = Field(
         description="Whether the signed-in caller supports it; null when anonymous."
     )
+    location: Location | None
+    images: list[ImagePublic] = Field(description="Oldest first; at most 5.")
     created_at: datetime
+
+
+class CategoryCount(BaseModel):
+    name: str
+    proposal_count: int = Field(description="Proposals in it, withdrawn ones excluded.")
 
 
 class SupportState(BaseModel):

@@ -11,6 +11,8 @@ Rules enforced here (the contract's precedence: 404, 403 `forbidden`, 409, 403
 - supports and comments are for signed-in residents while the process is open for
   co-thinking (submission, review, voting); one support per user per proposal is a database
   constraint, and supporting twice is a no-op;
+- a proposal's category is one of its process's categories when the process fixes them
+  (app/services/categories.py); its location is all of lat, lon and address, or none;
 - a comment's text is shown only while it is `visible` (removal and hiding are in
   app/services/comments.py).
 """
@@ -35,14 +37,18 @@ from app.models.base import INT32_MAX, utcnow
 from app.models.common import Page
 from app.models.process import Phase, Process
 from app.models.proposal import (
+    IMAGE_PATH,
     AcceptDecision,
     AuthorPublic,
     Comment,
     CommentCreate,
     CommentPublic,
     CommentStatus,
+    ImagePublic,
+    Location,
     Proposal,
     ProposalCreate,
+    ProposalImage,
     ProposalPublic,
     ProposalSort,
     ProposalStatus,
@@ -52,7 +58,7 @@ from app.models.proposal import (
     SupportState,
 )
 from app.models.user import FORMER_RESIDENT, Role, User
-from app.services import audit, processes
+from app.services import audit, categories, processes
 from app.services.eligibility import require_eligible
 from app.services.permissions import require_role
 
@@ -99,7 +105,9 @@ def _rows(
     if limit is not None:
         query = query.limit(limit).offset(offset)
     rows = session.exec(query).all()
-    supported = _supported_among(session, viewer, [p.id for p, *_ in rows if p.id is not None])
+    ids = [p.id for p, *_ in rows if p.id is not None]
+    supported = _supported_among(session, viewer, ids)
+    images = _images_of(session, ids)
     return [
         ProposalPublic.model_validate(
             {
@@ -108,10 +116,41 @@ def _rows(
                 "support_count": supports,
                 "comment_count": comments,
                 "supported_by_me": None if supported is None else proposal.id in supported,
+                "location": _location(proposal),
+                "images": images.get(proposal.id or 0, []),
             }
         )
         for proposal, name, supports, comments in rows
     ]
+
+
+def _location(proposal: Proposal) -> Location | None:
+    if proposal.lat is None or proposal.lon is None:
+        return None
+    return Location(lat=proposal.lat, lon=proposal.lon, address=proposal.address or "")
+
+
+def _set_location(proposal: Proposal, location: Location | None) -> None:
+    proposal.lat = None if location is None else location.lat
+    proposal.lon = None if location is None else location.lon
+    proposal.address = None if location is None else location.address
+
+
+def _images_of(session: Session, proposal_ids: list[int]) -> dict[int, list[ImagePublic]]:
+    if not proposal_ids:
+        return {}
+    found: dict[int, list[ImagePublic]] = {}
+    for image in session.exec(
+        select(ProposalImage)
+        .where(col(ProposalImage.proposal_id).in_(proposal_ids))
+        .order_by(col(ProposalImage.id))
+    ).all():
+        assert image.id is not None
+        url = IMAGE_PATH.format(proposal_id=image.proposal_id, image_id=image.id)
+        found.setdefault(image.proposal_id, []).append(
+            ImagePublic(id=image.id, url=url, width=image.width, height=image.height)
+        )
+    return found
 
 
 def _supported_among(
@@ -169,6 +208,13 @@ def _load(
     return proposal, process
 
 
+def load(
+    session: Session, *, proposal_id: int, viewer: User | None, lock: ProposalLock = None
+) -> tuple[Proposal, Process]:
+    """The proposal and its process for another service, locked as `_load` says."""
+    return _load(session, proposal_id=proposal_id, viewer=viewer, lock=lock)
+
+
 def _require_phase(process: Process, *phases: Phase, action: Message) -> None:
     if process.phase not in phases:
         names = " or ".join(p.value for p in phases)
@@ -204,7 +250,10 @@ def submit(
             _t("Submissions closed at {closes_at}.", closes_at=process.submission_closes_at)
         )
     require_eligible(actor, process, now=now)
-    proposal = Proposal(process_id=process_id, author_id=actor.id, **data.model_dump())
+    fields = data.model_dump(exclude={"location"})
+    fields["category"] = categories.canonical(process, data.category)
+    proposal = Proposal(process_id=process_id, author_id=actor.id, **fields)
+    _set_location(proposal, data.location)
     session.add(proposal)
     session.flush()
     return _public(session, proposal, actor)
@@ -281,10 +330,14 @@ def edit(
                 status=proposal.status,
             )
         )
-    for key, value in data.model_dump(exclude_unset=True).items():
+    for key, value in data.model_dump(exclude_unset=True, exclude={"location"}).items():
         if value is None and key != "category":
             continue  # a required field sent as null means "no change"
+        if key == "category":
+            value = categories.canonical(process, value)
         setattr(proposal, key, value)
+    if "location" in data.model_fields_set:
+        _set_location(proposal, data.location)
     session.add(proposal)
     session.flush()
     return _public(session, proposal, actor)
