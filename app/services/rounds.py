@@ -228,16 +228,24 @@ def list_all(
     )
 
 
+def _locked_members(session: Session, round_id: int) -> list[Process]:
+    """The round's processes with UPDATE row locks taken in id order: casts (KEY SHARE)
+    finish first, none starts after, and concurrent round changes queue, never deadlock."""
+    return list(
+        session.exec(
+            select(Process)
+            .where(Process.round_id == round_id)
+            .order_by(col(Process.id))
+            .with_for_update()
+        ).all()
+    )
+
+
 def delete(session: Session, *, actor: User, round_id: int) -> None:
     """Delete a round whose processes are all drafts; they stay, outside any round."""
     found = _load(session, round_id, lock=True)
     require_role(actor, Role.admin)
-    members = session.exec(
-        select(Process)
-        .where(Process.round_id == round_id)
-        .order_by(col(Process.id))
-        .with_for_update()
-    ).all()
+    members = _locked_members(session, round_id)
     started = [p.id for p in members if p.phase != Phase.draft]
     if started:
         raise InvalidPhase(
@@ -275,14 +283,7 @@ def transition(
     """Move every process of the round one step to `to`, all or none."""
     found = _load(session, round_id)
     require_role(actor, Role.admin)
-    # UPDATE row locks in id order: casts (KEY SHARE) finish first, none starts after a
-    # close, and concurrent transitions queue instead of deadlocking.
-    members = session.exec(
-        select(Process)
-        .where(Process.round_id == round_id)
-        .order_by(col(Process.id))
-        .with_for_update()
-    ).all()
+    members = _locked_members(session, round_id)
     if not members:
         raise InvalidTransition(_t("This round has no processes to move."))
     for p in members:
