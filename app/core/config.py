@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @property
+    def require_verified_voters(self) -> bool:
+        """Whether a process may enter voting only with voter verification (voting codes or
+        verified e-mail, or the admin's explicit `allow_unverified_voters`)."""
+        return self.environment == "production"
+
     def secret_problem(self) -> str | None:
         """Why the configured key is unusable outside development, or None if it is fine."""
         if self.secret_key is None:

@@ -113,7 +113,7 @@ def transition_process(
         actor=actor,
         process_id=process_id,
         to=data.to,
-        require_verified_voters=settings.environment == "production",
+        require_verified_voters=settings.require_verified_voters,
     )
 
 

@@ -88,7 +88,7 @@ def transition_round(
         actor=actor,
         round_id=round_id,
         to=data.to,
-        require_verified_voters=settings.environment == "production",
+        require_verified_voters=settings.require_verified_voters,
     )
 
 
