@@ -101,10 +101,11 @@ def has_translation(text: str, language: Language) -> bool:
     return text in _translations(language)
 
 
-def negotiate(accept_language: str | None) -> Language:
+def negotiate(accept_language: str | None, default: Language = DEFAULT_LANGUAGE) -> Language:
     """The language of a response by `Accept-Language` and its q-values: Dutch when `nl`
-    (`nl-NL`, `nl-BE`, ...) ranks above every other supported language, else English (also
-    for `*` or nothing: the API's own source language)."""
+    (`nl-NL`, `nl-BE`, ...) ranks above every other supported language, English when `en`
+    does, else `default` (English, the API's own source language, unless a caller says
+    otherwise). The one parser of the header: problems, mail language, the results page."""
     best: tuple[float, int, Language] | None = None
     for position, part in enumerate((accept_language or "").split(",")):
         tag, *params = (piece.strip() for piece in part.split(";"))
@@ -122,4 +123,4 @@ def negotiate(accept_language: str | None) -> Language:
         candidate = (-quality, position, primary)
         if best is None or candidate < best:
             best = (-quality, position, "nl" if primary == "nl" else "en")
-    return best[2] if best else DEFAULT_LANGUAGE
+    return best[2] if best else default

@@ -20,7 +20,7 @@ from sqlalchemy import CheckConstraint, Column, String
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from app.core.i18n import N_
+from app.core.i18n import N_, negotiate
 from app.models.base import UTCDateTime, utcnow
 from app.models.common import Name, NoNul, Schema
 
@@ -48,22 +48,8 @@ DEFAULT_LANGUAGE = Language.en
 
 
 def language_from_header(accept_language: str | None) -> Language:
-    """The first supported language of an `Accept-Language` header, by its q-values; the
-    default (English, as the API's own messages) when none is supported."""
-    ranked: list[tuple[float, int, str]] = []
-    for position, part in enumerate((accept_language or "").split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        ranked.append((-quality, position, tag.strip().lower().split("-")[0]))
-    for quality, _, tag in sorted(ranked):
-        if quality < 0 and tag in Language.__members__:
-            return Language(tag)
-    return DEFAULT_LANGUAGE
+    """An account's language from `Accept-Language`; English when it names neither."""
+    return Language(negotiate(accept_language))
 
 
 class User(SQLModel, table=True):

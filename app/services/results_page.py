@@ -16,38 +16,24 @@ from collections.abc import Sequence
 
 from sqlmodel import Session
 
+from app.core.i18n import LANGUAGES, Language, negotiate
 from app.models.result import Explanation, Results
 from app.models.user import User
 from app.services import processes, results
-from app.services.results_page_text import DEFAULT_LANGUAGE, LANGUAGES, TEXT
+from app.services.results_page_text import TEXT
 
 VOTES_COLOUR = "#1d4f91"  # 8.1:1 on white
 COST_COLOUR = "#9c4100"  # 6.6:1 on white
 INK = "#1a1a1a"
 
 
-def choose_language(lang: str | None, accept_language: str | None) -> str:
-    """`lang` when given; else the nl/en entry of Accept-Language with the highest q (the
-    earlier on a tie); else Dutch."""
-    if lang in LANGUAGES:
-        return lang
-    best: tuple[float, int, str] | None = None
-    for position, part in enumerate((accept_language or "").split(",")):
-        tag, _, params = part.strip().partition(";")
-        primary = tag.strip().lower().split("-")[0]
-        if primary not in LANGUAGES:
-            continue
-        quality = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.strip() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality > 0 and (best is None or (-quality, position) < (-best[0], best[1])):
-            best = (quality, position, primary)
-    return best[2] if best else DEFAULT_LANGUAGE
+def choose_language(lang: str | None, accept_language: str | None) -> Language:
+    """`lang` when given; else the nl/en entry of Accept-Language with the highest q;
+    else Dutch (the page is first for Groningen's residents)."""
+    for known in LANGUAGES:
+        if lang == known:
+            return known
+    return negotiate(accept_language, default="nl")
 
 
 def html_page(session: Session, *, viewer: User | None, process_id: int, lang: str) -> str:

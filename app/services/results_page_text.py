@@ -4,9 +4,6 @@ Kept here, in one module, until the project has a message catalogue; a test chec
 every key has both languages. Placeholders are `str.format` fields.
 """
 
-LANGUAGES = ("nl", "en")
-DEFAULT_LANGUAGE = "nl"
-
 TEXT: dict[str, dict[str, str]] = {
     "nl": {
         "page_title": "Uitslag: {title}",
