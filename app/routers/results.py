@@ -110,6 +110,15 @@ Language = Annotated[
 AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
 
 
+def _in_language(body: str, media_type: str, language: str) -> Response:
+    # The answer depends on Accept-Language: caches must keep one copy per language.
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Language": language, "Vary": "Accept-Language"},
+    )
+
+
 @router.get(
     "/results.html",
     response_class=Response,
@@ -131,11 +140,7 @@ def results_html(
 ) -> Response:
     chosen = results_page.choose_language(lang, accept_language)
     body = results_page.html_page(session, viewer=viewer, process_id=process_id, lang=chosen)
-    return Response(
-        body,
-        media_type="text/html; charset=utf-8",
-        headers={"Content-Language": chosen, "Vary": "Accept-Language"},
-    )
+    return _in_language(body, "text/html; charset=utf-8", chosen)
 
 
 @router.get(
@@ -159,8 +164,4 @@ def results_svg(
 ) -> Response:
     chosen = results_page.choose_language(lang, accept_language)
     body = results_page.svg_chart(session, viewer=viewer, process_id=process_id, lang=chosen)
-    return Response(
-        body,
-        media_type="image/svg+xml",
-        headers={"Content-Language": chosen, "Vary": "Accept-Language"},
-    )
+    return _in_language(body, "image/svg+xml", chosen)
