@@ -32,6 +32,7 @@ class Kind(StrEnum):
     timeout = "timeout"
     invalid = "invalid"
     throttled = "throttled"
+    unavailable = "unavailable"  # try again later: `retry_after` says when
 
 
 class Reason(StrEnum):
@@ -125,6 +126,10 @@ PayloadTooLarge = _error(Kind.too_large, "payload_too_large", N_("Payload too la
 RequestTimeout = _error(Kind.timeout, "request_timeout", N_("Request body too slow"))
 ValidationFailed = _error(Kind.invalid, "validation_error", N_("Invalid input"))
 TooManyAttempts = _error(Kind.throttled, "too_many_attempts", N_("Too many attempts"))
+DatabaseUnavailable = _error(
+    Kind.unavailable, "database_unavailable", N_("The database is not available right now")
+)
+Busy = _error(Kind.unavailable, "busy", N_("The service is busy"))
 # Voting
 VotingClosed = _error(Kind.conflict, "voting_closed", N_("Voting is closed"))
 NoBallot = _error(Kind.not_found, "no_ballot", N_("No ballot"))
@@ -158,6 +163,9 @@ PaperBatchesPending = _error(
 BallotSealed = _error(Kind.gone, "ballot_sealed", N_("Ballots of this process are sealed"))
 UnverifiedVoters = _error(Kind.conflict, "unverified_voters", N_("Voters would not be verified"))
 InvalidPabulib = _error(Kind.invalid, "invalid_pabulib", N_("Not a pabulib file we can read"))
+ElectionTooLarge = _error(
+    Kind.invalid, "election_too_large", N_("The election is too large to analyse")
+)
 # Accounts and mail
 InvalidToken = _error(Kind.invalid, "invalid_token", N_("Invalid or expired link"))
 ProfileLocked = _error(
