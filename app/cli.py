@@ -64,8 +64,11 @@ def serve(
         fail(str(exc), code=2)
     if settings.environment == "production":
         _warn_about_unverified_voters(settings.database_url)
+    from app.services.mail import MAIL_SENDER_CONNECTIONS
+
+    sender = MAIL_SENDER_CONNECTIONS if settings.mail_sender_interval_seconds > 0 else 0
     _warn_about_connections(
-        settings.database_url, workers, settings.db_pool_size + settings.db_max_overflow
+        settings.database_url, workers, settings.db_pool_size + settings.db_max_overflow + sender
     )
     typer.echo(f"Wijkbudget on http://{host}:{port} (docs at /docs)", err=True)
     trusted = forwarded_allow_ips or settings.forwarded_allow_ips
@@ -76,6 +79,8 @@ def serve(
         port=port,
         workers=workers,
         server_header=False,
+        # A request stuck past its database timeouts is failed by them; this bounds the rest.
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
         access_log=False,
         log_level=settings.log_level.lower(),
         # Uvicorn believes these headers from 127.0.0.1 unless told otherwise; an address a

@@ -24,6 +24,7 @@ from app.core.middleware import (
     BodySizeLimitMiddleware,
     BodyTimeoutMiddleware,
     RequestContextMiddleware,
+    UnexpectedErrorMiddleware,
 )
 from app.core.problems import (
     PROBLEM_MEDIA_TYPE,
@@ -50,7 +51,7 @@ from app.routers import (
     users,
 )
 from app.routers.deps import API_PREFIX, get_current_user, get_optional_user
-from app.services.mail import Mailer, make_mailer, sender_loop
+from app.services.mail import MAIL_SENDER_CONNECTIONS, Mailer, make_mailer, sender_loop
 from app.services.throttle import make_guard
 
 DESCRIPTION = """
@@ -67,10 +68,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.require_strong_secret()
     settings.require_mail_transport()
+    timeouts = {
+        "lock_timeout": settings.db_lock_timeout_seconds,
+        "statement_timeout": settings.db_statement_timeout_seconds,
+    }
     engine = make_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        **timeouts,
+    )
+    # The mail sender has connections of its own (it holds its lock on one and works on
+    # the other), so a small or busy request pool can neither starve it nor be starved by it.
+    sender_engine = make_engine(
+        settings.database_url, pool_size=MAIL_SENDER_CONNECTIONS, max_overflow=0, **timeouts
     )
 
     admitted = settings.db_pool_size + settings.db_max_overflow
@@ -81,13 +92,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Sync handlers need a thread beyond every connection slot (see app/core/slots.py).
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = max(limiter.total_tokens, admitted + 10)
-        sender = _start_mail_sender(engine, mailer, settings.mail_sender_interval_seconds)
+        sender = _start_mail_sender(sender_engine, mailer, settings.mail_sender_interval_seconds)
         yield
         if sender is not None:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
         engine.dispose()
+        sender_engine.dispose()
 
     app = FastAPI(
         title="Wijkbudget",
@@ -125,15 +137,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router, prefix=API_PREFIX)
 
-    # Added last runs first: the request id and size limit wrap everything, CORS included.
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_credentials=False,
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-        expose_headers=["X-Request-ID", "Retry-After"],
-    )
+    # Added last runs first: the request id wraps everything, then CORS, so every answer
+    # carries both, a refused body (408, 413) and an unexpected failure (500) included.
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodyTimeoutMiddleware, seconds=settings.body_timeout_seconds)
     app.add_middleware(
         BodySizeLimitMiddleware,
@@ -144,6 +150,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         per_pattern=[
             (rf"{API_PREFIX}/proposals/[0-9]+/images", settings.image_max_bytes + 64 * 1024)
         ],
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=False,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
     )
     app.add_middleware(RequestContextMiddleware, hsts=settings.environment == "production")
 
@@ -229,6 +243,13 @@ _BODY_TIMEOUT = _problem(
 _INTERNAL = _problem(
     500, "internal_error", "Internal server error", "`internal_error`: an unexpected failure"
 )
+_UNAVAILABLE = _problem(
+    503,
+    "database_unavailable",
+    "The database is not available right now",
+    "`database_unavailable`: the database could not serve the request (restarting, or a "
+    "lock held too long); nothing was changed, send it again after `Retry-After` seconds",
+)
 _WHO = {
     "required": "Needs a token (`Authorization: Bearer ...`).",
     "optional": "Anyone; a token is optional and, when sent, must be valid.",
@@ -277,6 +298,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 responses.setdefault("408", _BODY_TIMEOUT)
                 responses.setdefault("413", _TOO_LARGE)
             responses.setdefault("500", _INTERNAL)
+            responses.setdefault("503", _UNAVAILABLE)
             operation["responses"] = dict(sorted(responses.items()))
             if not operation.get("description"):
                 operation["description"] = f"{operation.get('summary', '')}. {_WHO[who]}"

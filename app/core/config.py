@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     # (see the README's connection arithmetic; `serve` warns when one machine alone won't).
     db_pool_size: int = Field(default=5, ge=1, le=200)
     db_max_overflow: int = Field(default=5, ge=0, le=200)
+    # A request's statement waits at most this long for a lock (PostgreSQL lock_timeout,
+    # SQLite busy timeout) and a PostgreSQL statement runs at most DB_STATEMENT_TIMEOUT_SECONDS;
+    # beyond either the request is 503 database_unavailable, so nothing waits for ever and a
+    # SIGTERM drains within SHUTDOWN_TIMEOUT_SECONDS. Commands (migrate, seal, publish from
+    # the command line) have no such limits.
+    db_lock_timeout_seconds: float = Field(default=10, gt=0, le=600)
+    db_statement_timeout_seconds: float = Field(default=30, gt=0, le=3600)
+    shutdown_timeout_seconds: float = Field(default=30, gt=0, le=3600)
     country: str = "Netherlands"
     code_claim_max_failures: int = Field(default=5, ge=1)
     code_claim_window_minutes: int = Field(default=60, ge=1)

@@ -16,25 +16,49 @@ from sqlmodel import Session
 
 import migrations
 
-SQLITE_BUSY_TIMEOUT_MS = 15_000
+SQLITE_BUSY_TIMEOUT_SECONDS = 15.0
 _WRITE = "wijkbudget_write"
 
 
-def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 5,
+    lock_timeout: float | None = None,
+    statement_timeout: float | None = None,
+    **kwargs: Any,
+) -> Engine:
+    """An engine with our connection set-up. `lock_timeout` (seconds): how long a statement
+    may wait for a lock (PostgreSQL's lock_timeout, SQLite's busy timeout) before it fails;
+    `statement_timeout`: how long a PostgreSQL statement may run. None: the server's
+    defaults (no limit), for commands such as migrations that may legitimately wait."""
     if "poolclass" not in kwargs and ":memory:" not in url:
         kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
     if url.startswith("sqlite"):
+        busy = SQLITE_BUSY_TIMEOUT_SECONDS if lock_timeout is None else lock_timeout
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 15}, **kwargs
+            url, connect_args={"check_same_thread": False, "timeout": busy}, **kwargs
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_ms=int(busy * 1000))
         return engine
+    options = [
+        f"-c {name}={int(seconds * 1000)}"
+        for name, seconds in (
+            ("lock_timeout", lock_timeout),
+            ("statement_timeout", statement_timeout),
+        )
+        if seconds is not None
+    ]
+    if options:
+        # Sent with the connection's start-up packet: no extra round trip per transaction.
+        kwargs["connect_args"] = {**kwargs.get("connect_args", {}), "options": " ".join(options)}
     # No pre-ping: it costs a round trip on every checkout. A connection the server dropped
     # fails its request once and is discarded; recycling keeps long-lived ones fresh.
     return create_engine(url, pool_recycle=1800, **kwargs)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     """Foreign keys on, WAL, and real transactions.
 
     Python's sqlite3 driver begins a transaction only before a write, so a read and the write
@@ -48,7 +72,7 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         if ":memory:" not in str(engine.url):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -107,8 +131,9 @@ def connection_budget_warning(
     if wanted <= available:
         return None
     return (
-        f"{workers} workers x {per_worker} connections (DB_POOL_SIZE + DB_MAX_OVERFLOW) = "
-        f"{wanted} may exceed the {available} PostgreSQL connections available "
+        f"{workers} workers x {per_worker} connections (DB_POOL_SIZE + DB_MAX_OVERFLOW, and "
+        f"the mail sender's) = {wanted} may exceed the {available} PostgreSQL connections "
+        "available "
         f"(max_connections {max_connections} - {reserved} reserved - {CONNECTION_HEADROOM} "
         "for migrations and commands); lower the pool settings or the workers, or raise "
         "max_connections"

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.i18n import N_, _t, negotiate, render_text
 from app.core.i18n import Message as I18nMessage
 from app.core.logtext import log_path, log_safe
-from app.core.problems import TranslatedHTTPException, problem_body
+from app.core.problems import TranslatedHTTPException, problem_body, unexpected_response
 
 log = logging.getLogger("wijkbudget.request")
 
@@ -90,6 +90,43 @@ class RequestContextMiddleware:
                 (time.perf_counter() - started) * 1000,
                 request_id,
             )
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an unexpected failure with a 500 problem and logs it once, with its
+    traceback and the request id.
+
+    Placed inside the request-id and CORS middleware, so the answer carries their headers
+    (a browser would otherwise see a network error), and without re-raising, so the server
+    keeps the keep-alive connection instead of closing it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception(
+                "unhandled error on %s %s request_id=%s",
+                log_safe(scope["method"]),
+                log_path(scope["path"]),
+                scope.get("state", {}).get("request_id", "-"),
+            )
+            if started:
+                raise  # half an answer is out: only closing the connection can tell
+            response = unexpected_response(Headers(scope=scope).get("accept-language"))
+            await response(scope, receive, send)
 
 
 class BodySizeLimitMiddleware:

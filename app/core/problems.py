@@ -20,10 +20,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
+from sqlalchemy import exc as db_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import (
     CATALOGUE,
+    DatabaseUnavailable,
     DomainError,
     FieldError,
     Forbidden,
@@ -280,22 +282,63 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", log_safe(request.method), log_safe(request.url.path))
+# The database cannot serve the request now (PostgreSQL restarting or refusing connections,
+# a lock or statement timeout, SQLite's write lock held past the busy timeout, the pool
+# exhausted): the request changed nothing and may be sent again.
+DATABASE_UNAVAILABLE = (
+    db_errors.OperationalError,
+    db_errors.InterfaceError,
+    db_errors.TimeoutError,
+)
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    cause = getattr(exc, "orig", None) or exc
+    first_line = (str(cause).strip().splitlines() or [""])[0][:200]
+    # One line, no traceback: during a database restart there is one per request.
+    log.warning(
+        "database unavailable on %s %s: %s: %s request_id=%s",
+        log_safe(request.method),
+        log_safe(request.url.path),
+        type(cause).__name__,
+        log_safe(first_line),
+        request.scope.get("state", {}).get("request_id", "-"),
+    )
+    error = DatabaseUnavailable(
+        _t(
+            "The database could not serve this request; nothing was changed. "
+            "Try again in {seconds} seconds.",
+            seconds=DATABASE_RETRY_AFTER_SECONDS,
+        ),
+        retry_after=DATABASE_RETRY_AFTER_SECONDS,
+    )
+    return render(error, language=language_of(request))
+
+
+def unexpected_response(accept_language: str | None) -> JSONResponse:
+    """The 500 answer to an unexpected failure; the caller logs it (once, with its
+    traceback) and sends this, so the connection stays open and the middleware's headers
+    (request id, CORS) are on it too."""
     return problem_response(
         500,
         "internal_error",
         N_("Internal server error"),
         N_("An unexpected error occurred."),
-        language=language_of(request),
+        language=negotiate(accept_language),
     )
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Handlers for errors a route raises. Unexpected failures are answered by
+    `app.core.middleware.UnexpectedErrorMiddleware`, inside the middleware that adds
+    request ids and CORS headers (Starlette's own last-resort handler sits outside them
+    and closes the connection)."""
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(Exception, _on_unexpected)
+    for error in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error, _on_database_unavailable)
 
 
 def problem_responses(*errors: type[DomainError]) -> dict[int | str, dict[str, Any]]:

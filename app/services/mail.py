@@ -69,6 +69,9 @@ _MAIL_TABLE: Table = OutgoingMail.__table__  # type: ignore[attr-defined]
 LEASE = timedelta(minutes=10)
 BATCH = 20
 _SENDER_LOCK_KEY = 0x57424D41494C  # "WBMAIL": the one advisory lock of the sender
+# A pass holds the sender lock on one connection and claims and records on a second: the
+# server gives its sender an engine of exactly this many (app/main.py).
+MAIL_SENDER_CONNECTIONS = 2
 _TOKEN_KINDS = {
     MailKind.verify_email: (TokenPurpose.verify_email, "verify-email"),
     MailKind.password_reset: (TokenPurpose.password_reset, "reset-password"),

@@ -265,6 +265,35 @@ def test_the_server_sends_in_the_background(
         app.state.engine.dispose()
 
 
+def test_the_sender_has_connections_of_its_own(
+    smtp: SmtpServer, settings: Any, engine: Engine
+) -> None:
+    """With one pooled connection per worker (accepted by the settings) the sender neither
+    waits on itself (on PostgreSQL it holds its lock on one connection and claims on
+    another) nor takes the requests' only connection: every mail goes out at once."""
+    app = create_app(
+        mail_settings(
+            settings.database_url,
+            smtp.url,
+            mail_sender_interval_seconds=0.05,
+            db_pool_size=1,
+            db_max_overflow=0,
+        )
+    )
+    try:
+        with TestClient(app) as client:
+            for n in range(1, 4):
+                register(client, n)
+            wait_until(
+                lambda: all(smtp.inbox.to(f"resident{n}@example.org") for n in range(1, 4)),
+                # The pool's own timeout is 30 s: a sender waiting on itself misses this.
+                timeout=10,
+                what="the background sender delivers three verification mails",
+            )
+    finally:
+        app.state.engine.dispose()
+
+
 def test_without_smtp_in_development_mail_is_an_eml_file(
     settings: Any, engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
