@@ -5,8 +5,10 @@ rolls back when it raises, before the response is sent, so a client never sees a
 for data that was not stored. The schema comes only from the Alembic revisions.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -18,6 +20,8 @@ import migrations
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 15.0
 _WRITE = "wijkbudget_write"
+# SQLite: the connection's count of changed rows when its transaction began (see `has_written`).
+_CHANGES_AT_BEGIN = "wijkbudget_changes_at_begin"
 
 
 def make_engine(
@@ -55,7 +59,28 @@ def make_engine(
         kwargs["connect_args"] = {**kwargs.get("connect_args", {}), "options": " ".join(options)}
     # No pre-ping: it costs a round trip on every checkout. A connection the server dropped
     # fails its request once and is discarded; recycling keeps long-lived ones fresh.
-    return create_engine(url, pool_recycle=1800, **kwargs)
+    engine = create_engine(url, pool_recycle=1800, **kwargs)
+    _configure_postgresql(engine)
+    return engine
+
+
+_WROTE = "wijkbudget_wrote"
+_WRITE_TAGS = ("INSERT", "UPDATE", "DELETE", "MERGE", "COPY")
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    """Notes whether the transaction has changed rows (see `has_written`), from the server's
+    own command tag of each statement ("UPDATE 3", "INSERT 0 1"): no extra round trip."""
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.info[_WROTE] = False
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after_execute(connection: Any, cursor: Any, *_args: Any) -> None:
+        tag = getattr(cursor, "statusmessage", None) or ""
+        if tag.startswith(_WRITE_TAGS) and not tag.endswith(" 0"):
+            connection.info[_WROTE] = True
 
 
 def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
@@ -82,12 +107,58 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     def _on_begin(connection: Any) -> None:
         immediate = connection.get_execution_options().get(_WRITE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        connection.info[_CHANGES_AT_BEGIN] = connection.connection.dbapi_connection.total_changes
 
 
 def open_session(engine: Engine, *, write: bool = True) -> Session:
     """A session; `write=False` for requests that only read (no write lock on SQLite)."""
     bind = engine.execution_options(**{_WRITE: True}) if write else engine
     return Session(bind=bind, expire_on_commit=False)
+
+
+def has_written(session: Session) -> bool:
+    """Whether the session's transaction has written anything, by the database's own account:
+    pending ORM changes, flushed ones and raw statements alike. On PostgreSQL each
+    statement's command tag says whether it changed rows (a row lock is no write); SQLite
+    counts changed rows per connection (compared with the count when the transaction
+    began)."""
+    if session.new or session.dirty or session.deleted:
+        return True
+    if not session.in_transaction():
+        return False
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return bool(connection.info.get(_WROTE, False))
+    changes = connection.connection.dbapi_connection.total_changes  # type: ignore[union-attr]
+    return bool(changes != connection.info.get(_CHANGES_AT_BEGIN, changes))
+
+
+@contextmanager
+def separate_transaction(
+    session: Session, *, request: Literal["ends", "fails"]
+) -> Iterator[Session]:
+    """A short transaction of its own beside the request's, committed when the block ends:
+    for records that must stay whatever the request does (a throttle count, a mismatched
+    keying).
+
+    The request's transaction is ended first: on SQLite it holds the only write lock, and on
+    PostgreSQL it would hold a second pooled connection while this one runs. `"ends"`: the
+    request goes on afterwards, so it must not have written anything yet (a programming
+    error, refused before anything is committed); what it read stays usable
+    (expire_on_commit is off). `"fails"`: the request is failing anyway, and whatever it
+    did is rolled back."""
+    if request == "ends":
+        if has_written(session):
+            session.rollback()
+            raise RuntimeError("a separate transaction after the request's own has written")
+        session.commit()
+    else:
+        session.rollback()
+    bind = session.get_bind()
+    assert isinstance(bind, Engine)
+    with open_session(bind) as own:
+        yield own
+        own.commit()
 
 
 def alembic_config(url: str) -> Config:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.core import security
+from app.core.db import separate_transaction
 from app.core.errors import (
     EmailTaken,
     InvalidCredentials,
@@ -165,7 +166,7 @@ def issue_token(
         ]
     attempt = throttle.reserve(session, guard, counts, now=now, what=_t("failed sign-ins"))
     user = authenticate(session, email=email, password=password)
-    with throttle.own_transaction(session, guard) as own:
+    with separate_transaction(session, request="ends") as own:
         throttle.refund(own, attempt)
         throttle.clear(own, pair)
         throttle.mark(own, known, now=now, lasts=limits.login_known)

@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, func, update
+from sqlalchemy import Table, delete, func, update
 from sqlmodel import Session, col, select
 
 from app.ballot_types import BallotKind, BallotSettings
-from app.core.db import open_session
+from app.core.db import separate_transaction
 from app.core.errors import (
     DomainError,
     EntryMismatch,
@@ -491,10 +491,7 @@ def _record_mismatch(
     nothing and is ended first (on SQLite it holds the write lock); the state it saw is
     checked again under the batch's lock."""
     actor_id = actor.id
-    bind = session.get_bind()
-    assert isinstance(bind, Engine)
-    session.rollback()
-    with open_session(bind) as own:
+    with separate_transaction(session, request="fails") as own:
         batch = own.exec(
             select(PaperBatch).where(PaperBatch.id == batch_id).with_for_update()
         ).one()
@@ -522,7 +519,6 @@ def _record_mismatch(
         diffs = differences(first.source, first.ballots, source, ballots)
         own_actor = own.get(User, actor_id)
         _audit(own, own_actor, "mismatched", batch, keying=2, differences=len(diffs))
-        own.commit()
 
 
 def correct(

@@ -22,6 +22,7 @@ Rules enforced here:
 - every change is written to the audit log with the values before and after.
 """
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
@@ -155,9 +156,12 @@ def accepted_costs(session: Session, process_id: int) -> dict[int, int]:
 
 
 # The ballot options of processes in voting, per worker: (process id, voting start) ->
-# costs. Bounded, since a worker lives through many rounds.
+# costs. Bounded, since a worker lives through many rounds; shared by the worker's threads,
+# so every look-up and change happens under the lock (a key evicted between another
+# thread's look-up and its move to the end would otherwise fail that cast).
 _OPTIONS_CACHE_SIZE = 64
 _options_in_voting: OrderedDict[tuple[int, datetime], dict[int, int]] = OrderedDict()
+_options_lock = threading.Lock()
 
 
 def ballot_options(session: Session, process: Process) -> dict[int, int]:
@@ -172,15 +176,20 @@ def ballot_options(session: Session, process: Process) -> dict[int, int]:
     if process.voting_started_at is None or not has_voting_started(process):
         return accepted_costs(session, process.id)
     key = (process.id, process.voting_started_at)
-    cached = _options_in_voting.get(key)
-    if cached is None:
-        cached = accepted_costs(session, process.id)
-        _options_in_voting[key] = cached
-        if len(_options_in_voting) > _OPTIONS_CACHE_SIZE:
-            _options_in_voting.popitem(last=False)
-    else:
+    with _options_lock:
+        cached = _options_in_voting.get(key)
+        if cached is not None:
+            _options_in_voting.move_to_end(key)
+            return cached
+    # Read outside the lock (it is a query); two threads may both read, and both store the
+    # same costs.
+    costs = accepted_costs(session, process.id)
+    with _options_lock:
+        _options_in_voting[key] = costs
         _options_in_voting.move_to_end(key)
-    return cached
+        while len(_options_in_voting) > _OPTIONS_CACHE_SIZE:
+            _options_in_voting.popitem(last=False)
+    return costs
 
 
 def ballot_counts(session: Session, process_ids: Sequence[int]) -> dict[int, int]:

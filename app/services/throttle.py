@@ -14,7 +14,7 @@ How an attempt is counted, and why:
   lock (BEGIN IMMEDIATE), which serialises it against every other writer.
 - durably: in a short transaction of its own, committed at once, so the count survives the
   request's rollback (a wrong password fails the request but must still count). The request's
-  own transaction is ended first; see `own_transaction`.
+  own transaction is ended first; see `app.core.db.separate_transaction`.
 - pseudonymously: bucket names hold an HMAC of each email, address or account id under a key
   derived from SECRET_KEY, never the value itself, so the table holds no raw emails or IPs.
   Each event carries its expiry; `prune` deletes expired events (`wijkbudget prune`, and
@@ -24,8 +24,7 @@ How an attempt is counted, and why:
 import hashlib
 import hmac
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -33,7 +32,7 @@ from sqlalchemy import Engine, delete, func, or_, text
 from sqlmodel import Session, col, select
 
 from app.core.config import Settings
-from app.core.db import open_session
+from app.core.db import separate_transaction
 from app.core.errors import TooManyAttempts
 from app.core.i18n import Message, _t
 from app.models.throttle import ThrottleEvent
@@ -116,24 +115,6 @@ def make_guard(engine: Engine, settings: Settings, signing_key: str) -> Guard:
     return Guard(engine=engine, key=throttle_key(signing_key), limits=abuse_limits(settings))
 
 
-@contextmanager
-def own_transaction(session: Session, guard: Guard) -> Iterator[Session]:
-    """A short transaction of its own, committed when the block ends.
-
-    The request's transaction is ended first. It must not have written anything yet (it has
-    at most authenticated the caller): on SQLite a request that may write holds the write
-    lock from its first statement, and a second write transaction from the same request
-    would wait for it until busy_timeout; on PostgreSQL it would hold a second pooled
-    connection. With expire_on_commit off, what it loaded stays usable.
-    """
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("own_transaction() after the request's session has written")
-    session.commit()
-    with open_session(guard.engine) as own:
-        yield own
-        own.commit()
-
-
 def _lock(session: Session, buckets: Sequence[str]) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return  # SQLite: BEGIN IMMEDIATE already holds the database's only write lock
@@ -158,9 +139,9 @@ def reserve(
 ) -> list[int]:
     """Count one attempt in each bucket, or refuse (counting nothing) if any is full.
 
-    Runs in its own transaction (see `own_transaction`); returns the events' ids for
+    Runs in its own transaction (`separate_transaction`); returns the events' ids for
     `refund`."""
-    with own_transaction(session, guard) as own:
+    with separate_transaction(session, request="ends") as own:
         _lock(own, [bucket for bucket, _ in counts])
         buckets = [bucket for bucket, _ in counts]
         own.execute(
@@ -206,10 +187,8 @@ def refund(session: Session, ids: Sequence[int]) -> None:
 def refund_failed(session: Session, guard: Guard, ids: Sequence[int]) -> None:
     """`refund` for a request that fails anyway: its transaction is rolled back here (it
     writes nothing that should stay), and the refund is written in one of its own."""
-    session.rollback()
-    with open_session(guard.engine) as own:
+    with separate_transaction(session, request="fails") as own:
         refund(own, ids)
-        own.commit()
 
 
 def clear(session: Session, bucket: str) -> None:
