@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     mail_ballot_receipts: bool = True
     # Abuse limits of the mail actions (per hour).
     verify_email_max_per_account: int = Field(default=5, ge=1)
+    # E-mail changes (each mails a link to the new address), per day: per account, and to
+    # one address from all accounts together (no one can be mail-bombed through it).
+    email_change_max_per_account: int = Field(default=5, ge=1)
+    email_change_max_per_address: int = Field(default=3, ge=1)
     password_reset_max_per_email: int = Field(default=5, ge=1)
     password_reset_max_per_address: int = Field(default=20, ge=1)
 

@@ -139,6 +139,9 @@ CodeAlreadyClaimed = _error(
     Kind.conflict, "code_already_claimed", N_("A voting code is already claimed")
 )
 InvalidCode = _error(Kind.invalid, "invalid_code", N_("Unknown voting code"))
+MailboxUsed = _error(
+    Kind.conflict, "mailbox_used", N_("Another account with this mailbox has voted here")
+)
 UnknownProposal = _error(Kind.invalid, "unknown_proposal", N_("Not a proposal on this ballot"))
 DuplicateProposal = _error(Kind.invalid, "duplicate_proposal", N_("Proposal chosen twice"))
 InvalidPoints = _error(
@@ -169,7 +172,9 @@ ElectionTooLarge = _error(
 # Accounts and mail
 InvalidToken = _error(Kind.invalid, "invalid_token", N_("Invalid or expired link"))
 ProfileLocked = _error(
-    Kind.conflict, "profile_locked", N_("Postcode and birth year are locked while your vote counts")
+    Kind.conflict,
+    "profile_locked",
+    N_("Postcode, birth year and e-mail are locked while your vote counts"),
 )
 # Rounds
 GroupLimitReached = _error(

@@ -3,7 +3,7 @@
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
-from sqlalchemy import CheckConstraint, Column, String
+from sqlalchemy import CheckConstraint, Column, String, event
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
@@ -80,10 +80,28 @@ class User(SQLModel, table=True):
     erased_at: datetime | None = SQLField(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
+    # `email` as one mailbox (`mailbox_of`), kept in step with it on every insert and
+    # update: "one mailbox, one vote" where a process requires a verified e-mail.
+    mailbox: str | None = SQLField(
+        default=None, sa_column=Column(String(254), nullable=True, index=True)
+    )
 
 
 def normalise_email(value: str) -> str:
     return value.strip().lower()
+
+
+def mailbox_of(email: str) -> str:
+    """The mailbox an address delivers to, as far as any provider agrees: case ignored and
+    plus-addressing (`name+tag@`) dropped. `Ann+1@Mail.example` -> `ann@mail.example`."""
+    local, _, domain = normalise_email(email).rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}" if local else normalise_email(email)
+
+
+@event.listens_for(User, "before_insert")
+@event.listens_for(User, "before_update")
+def _keep_mailbox(_mapper: Any, _connection: Any, user: User) -> None:
+    user.mailbox = mailbox_of(user.email)
 
 
 def normalise_postcode(value: str) -> str:

@@ -14,6 +14,7 @@ from app.core.errors import (
     InvalidCode,
     InvalidPhase,
     InvalidPoints,
+    MailboxUsed,
     NoBallot,
     NotAuthenticated,
     NotEligible,
@@ -68,6 +69,7 @@ BALLOT_RULE_ERRORS = (
         NotFound,
         VotingClosed,
         NotEligible,
+        MailboxUsed,
         GroupLimitReached,
         ValidationFailed,
         *BALLOT_RULE_ERRORS,
@@ -76,7 +78,9 @@ BALLOT_RULE_ERRORS = (
     description="Knapsack and approval ballots send `proposal_ids`; cumulative ballots send "
     "`points`. Casting again replaces the earlier ballot atomically and issues a new receipt. "
     "In a process of a round's group, a voter with ballots in as many other processes of the "
-    "group as it allows gets `group_limit_reached` with `processes`.",
+    "group as it allows gets `group_limit_reached` with `processes`. Where the process requires "
+    "a verified e-mail, an account whose address is the same mailbox (case and `+tag` "
+    "ignored) as one that voted here gets `mailbox_used`.",
 )
 def cast_ballot(
     process_id: int,

@@ -41,14 +41,22 @@ def me(user: CurrentUser) -> UserPublic:
 @router.patch(
     "/me",
     response_model=UserPublic,
-    responses=problem_responses(NotAuthenticated, ValidationFailed, ProfileLocked, EmailTaken),
+    responses=problem_responses(
+        NotAuthenticated, ValidationFailed, ProfileLocked, EmailTaken, TooManyAttempts
+    ),
     summary="Edit your profile",
     description="Only the fields sent change. A new `email` is unverified until the link "
-    "mailed to it is followed. `postcode` and `birth_year` cannot change while you have a "
-    "ballot in a process in `voting` (`profile_locked`).",
+    "mailed to it is followed; e-mail changes are throttled per account and per new address "
+    "(`too_many_attempts`). `postcode` and `birth_year` cannot change while you have a "
+    "ballot in a process in `voting`, nor `email` while that process requires a verified "
+    "e-mail (`profile_locked`, with `fields`).",
 )
-def update_me(data: UserUpdate, user: CurrentUser, session: SessionDep) -> UserPublic:
-    return UserPublic.model_validate(my_account.update_profile(session, user=user, data=data))
+def update_me(
+    data: UserUpdate, user: CurrentUser, session: SessionDep, guard: Throttle
+) -> UserPublic:
+    return UserPublic.model_validate(
+        my_account.update_profile(session, user=user, data=data, guard=guard)
+    )
 
 
 @router.post(

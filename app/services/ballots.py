@@ -4,6 +4,10 @@ Rules enforced here (on top of `ballot_rules`, in the contract's order):
 - a cast needs phase `voting` and, when set, `voting_opens_at <= now < voting_closes_at`
   (`voting_closed`), then an eligible voter (`not_eligible`): postcode and age rules, and a
   claimed voting code when the process requires one;
+- where a process requires a verified e-mail, one mailbox, one vote: an account whose
+  address is the same mailbox as that of an account with a ballot here (case and
+  plus-addressing ignored) cannot cast (`mailbox_used`), serialised per (process, mailbox);
+  and the address cannot change while the ballot counts (app/services/my_account.py);
 - in a process of a round's group, a voter holding ballots in `max_processes_per_voter`
   other processes of the group cannot cast (`group_limit_reached`, naming them), checked
   after eligibility and before the ballot's content; replacing one's ballot in the same
@@ -21,6 +25,7 @@ Rules enforced here (on top of `ballot_rules`, in the contract's order):
 - no ballot is shown to anyone but its own voter.
 """
 
+import hashlib
 import re
 import secrets
 from datetime import datetime
@@ -34,6 +39,7 @@ from app.core.errors import (
     BallotSealed,
     DomainError,
     GroupLimitReached,
+    MailboxUsed,
     NoBallot,
     UnknownReceipt,
     VotingClosed,
@@ -43,7 +49,7 @@ from app.models.ballot import Ballot, BallotCast, BallotPublic, Receipt, Receipt
 from app.models.base import utcnow
 from app.models.mail import MailKind
 from app.models.process import Process, ballot_kind, ballot_settings
-from app.models.user import User
+from app.models.user import User, mailbox_of
 from app.services import mail, processes, rounds
 from app.services.eligibility import require_eligible
 from app.services.processes import Voting, get_visible, voting_state
@@ -92,6 +98,39 @@ def _require_voter_eligible(session: Session, voter: User, process: Process, now
         assert process.id is not None
         claimed = holds_code(session, process_id=process.id, user_id=voter.id)
     require_eligible(voter, process, now=now, action="vote", holds_code=claimed)
+
+
+def _require_own_mailbox(session: Session, voter: User, process: Process) -> None:
+    """One mailbox, one vote where a process requires a verified e-mail: refuse the cast
+    when another account whose address is the same mailbox (`mailbox_of`: case and
+    plus-addressing ignored) has a ballot here. Held until commit, the (process, mailbox)
+    lock makes the check and the cast one step against such an account casting at once."""
+    assert process.id is not None
+    mailbox = mailbox_of(voter.email)
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"mailbox:{process.id}:{mailbox}".encode()).digest()
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"),
+            {"key": int.from_bytes(digest[:8], "big", signed=True)},
+        )
+    other = session.exec(
+        select(Ballot.id)
+        .join(User, col(User.id) == col(Ballot.voter_id))
+        .where(
+            Ballot.process_id == process.id,
+            User.mailbox == mailbox,
+            col(User.id) != voter.id,
+        )
+        .limit(1)
+    ).first()
+    if other is not None:
+        raise MailboxUsed(
+            _t(
+                "Another account with the mailbox of {email} has a ballot in this process: "
+                "one mailbox, one vote.",
+                email=voter.email,
+            )
+        )
 
 
 def _require_group_place(session: Session, voter: User, process: Process) -> None:
@@ -168,6 +207,8 @@ def cast(
     entries = kind.entries(data.proposal_ids, data.points)
     _require_open(process, now)
     _require_voter_eligible(session, voter, process, now)
+    if process.require_verified_email:
+        _require_own_mailbox(session, voter, process)
     if process.group_id is not None:  # a column already loaded: free for other processes
         _require_group_place(session, voter, process)
     assert process.id is not None

@@ -413,6 +413,10 @@ def _recipient(session: Session, mail: OutgoingMail) -> User | None:
     return user
 
 
+# The kinds whose text names nobody, and so may go to an address not verified yet.
+_TO_ANY_ADDRESS = frozenset({MailKind.verify_email, MailKind.password_reset})
+
+
 def _prepare(
     session: Session, mailer: Mailer, mail: OutgoingMail, now: datetime
 ) -> EmailMessage | None:
@@ -421,7 +425,13 @@ def _prepare(
         return None
     assert mail.id is not None
     kind = MailKind(mail.kind)
-    values: dict[str, object] = {**mail.params, "name": user.display_name}
+    values: dict[str, object] = dict(mail.params)
+    # A display name is the account holder's own text: it goes only to an address they have
+    # proved is theirs, never to one that anybody could have typed into a profile.
+    if user.email_verified:
+        values["name"] = user.display_name
+    elif kind not in _TO_ANY_ADDRESS:
+        return None
     if kind in _TOKEN_KINDS:
         purpose, page = _TOKEN_KINDS[kind]
         token = links.issue(session, user=user, purpose=purpose, now=now)

@@ -14,7 +14,8 @@ Rules enforced here:
 - profile edits: a new e-mail is unverified until its own link is followed (`email_taken`
   when another account has it); postcode and birth year cannot change while the account has
   a ballot in a process in `voting` (`profile_locked`), so eligibility cannot be switched
-  after voting.
+  after voting, nor the e-mail while that process requires a verified e-mail (the ballot
+  counted for that mailbox; one mailbox, one vote).
 """
 
 from datetime import datetime
@@ -115,20 +116,26 @@ def logout(session: Session, *, user: User) -> None:
     )
 
 
-def _has_ballot_in_voting(session: Session, user_id: int) -> bool:
-    found = session.exec(
+def _has_ballot_in_voting(session: Session, user_id: int, *, verified_email: bool = False) -> bool:
+    """Whether the account has a ballot in a process in `voting` (with `verified_email`:
+    in one that requires a verified e-mail address)."""
+    query = (
         select(Ballot.id)
         .join(Process, col(Process.id) == col(Ballot.process_id))
         .where(Ballot.voter_id == user_id, Process.phase == Phase.voting)
-        .limit(1)
-    ).first()
-    return found is not None
+    )
+    if verified_email:
+        query = query.where(col(Process.require_verified_email).is_(True))
+    return session.exec(query.limit(1)).first() is not None
 
 
 def update_profile(
-    session: Session, *, user: User, data: UserUpdate, now: datetime | None = None
+    session: Session, *, user: User, data: UserUpdate, guard: Guard, now: datetime | None = None
 ) -> User:
     """Change the fields sent.
+
+    A change of e-mail mails the new address, so it is counted first (every attempt, in a
+    transaction of its own): per account, and per new address from all accounts together.
 
     The account row is locked first: on PostgreSQL a ballot being inserted right now holds a
     key-share lock on it (its foreign key), so the check for ballots runs after that cast
@@ -137,15 +144,34 @@ def update_profile(
     now = now or utcnow()
     assert user.id is not None
     changes = data.model_dump(exclude_unset=True)
+    if changes.get("email") not in (None, user.email):
+        limits = guard.limits
+        throttle.reserve(
+            session,
+            guard,
+            [
+                (guard.bucket("email-change", str(user.id)), limits.email_change_account),
+                (guard.bucket("email-change-to", changes["email"]), limits.email_change_target),
+            ],
+            now=now,
+            what=_t("e-mail changes"),
+        )
     stored = session.get(User, user.id, with_for_update=True, populate_existing=True)
     if stored is None:
         raise NotAuthenticated(_t("The access token is no longer valid; sign in again."))
-    locked = [
+    locked: list[str] = [
         name
         for name in ("postcode", "birth_year")
         if name in changes and changes[name] != getattr(stored, name)
     ]
-    if locked and _has_ballot_in_voting(session, user.id):
+    if locked and not _has_ballot_in_voting(session, user.id):
+        locked = []
+    # The mailbox a verified-e-mail process counted this ballot for: freeing it would let
+    # a second account vote from the same inbox.
+    email_change = changes.get("email") not in (None, stored.email)
+    if email_change and _has_ballot_in_voting(session, user.id, verified_email=True):
+        locked.append("email")
+    if locked:
         raise ProfileLocked(
             _t(
                 "{fields} cannot change while you have a ballot in a process that is voting: your "

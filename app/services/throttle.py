@@ -58,6 +58,8 @@ class AbuseLimits:
     reset_email: Limit  # password-reset requests per e-mail address
     reset_address: Limit  # password-reset requests per client address
     analysis_address: Limit  # what-if tallies (POST /analysis/tally) per client address
+    email_change_account: Limit  # e-mail changes (each mails the new address) per account
+    email_change_target: Limit  # e-mail changes to one address, from any account
 
 
 def abuse_limits(settings: Settings) -> AbuseLimits:
@@ -86,6 +88,8 @@ def abuse_limits(settings: Settings) -> AbuseLimits:
         analysis_address=Limit(
             settings.analysis_max_per_address, timedelta(minutes=settings.analysis_window_minutes)
         ),
+        email_change_account=Limit(settings.email_change_max_per_account, timedelta(days=1)),
+        email_change_target=Limit(settings.email_change_max_per_address, timedelta(days=1)),
     )
 
 

@@ -50,9 +50,10 @@ def test_registration_mails_a_link_that_verifies_once(world: MailWorld, session:
     [message] = world.inbox.to("anna@example.org")
     assert message["Subject"] == "Bevestig je e-mailadres voor Wijkbudget"
     assert message["From"] == "Wijkbudget <noreply@wijkbudget.example.org>"
-    # Plain text and HTML; values escaped in the HTML part, not in the text part.
-    assert "Anna <b>& co</b>" in text_of(message)
-    assert "Anna &lt;b&gt;&amp; co&lt;/b&gt;" in html_of(message)
+    # Plain text and HTML. The address is not verified yet: the account's own text (its
+    # display name) is in neither part (escaping of values: see the receipt mail's test).
+    assert "Anna" not in text_of(message)
+    assert "Anna" not in html_of(message)
     assert "<b>" not in html_of(message)
     token = token_in(message, "verify-email")
     assert f'href="{FRONTEND}/verify-email?token={token}"' in html_of(message)
@@ -301,6 +302,27 @@ def test_profile_edits_and_a_new_address_is_verified_by_its_own_link(world: Mail
     assert verified.json()["email"] == "anna@new.example.org"
 
 
+def test_no_text_of_the_account_reaches_an_address_not_verified(world: MailWorld) -> None:
+    """An attacker's display name must not reach a victim's inbox through an e-mail change:
+    mails to an address not (yet) proved are the service's words alone."""
+    client = world.client
+    lure = "City of Groningen: your vote was CANCELLED, re-vote at https://evil.example"
+    register(client, {**ANNA, "display_name": lure})
+    headers = sign_in(client, "anna@example.org", ANNA["password"])
+    moved = client.patch(f"{API}/users/me", json={"email": "victim@example.org"}, headers=headers)
+    assert moved.status_code == 200, moved.text
+    assert client.post(
+        f"{API}/auth/password-reset/request", json={"email": "victim@example.org"}
+    ).status_code in (200, 202)
+    world.deliver()
+    delivered = world.inbox.to("victim@example.org")
+    assert len(delivered) == 2  # the verification link and the reset link
+    for message in delivered:
+        for text in (text_of(message), html_of(message), str(message["Subject"])):
+            assert "evil.example" not in text
+            assert "CANCELLED" not in text
+
+
 def test_postcode_and_birth_year_are_locked_while_a_ballot_is_in_voting(
     world: MailWorld, session: Session
 ) -> None:
@@ -367,6 +389,9 @@ def test_a_verified_voter_gets_the_receipt_by_mail_never_the_choices(
     assert receipt in text
     assert f"{FRONTEND}/processes/{process.id}/receipts/{receipt}" in text
     assert "Oosterpark &amp; Dapper 2026" in html_of(message)
+    # A verified address gets the name, escaped in the HTML part only.
+    assert "Anna <b>& co</b>" in text
+    assert "Anna &lt;b&gt;&amp; co&lt;/b&gt;" in html_of(message)
     for proposal in proposals:
         assert proposal.title not in text
         assert proposal.title not in html_of(message)
