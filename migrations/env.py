@@ -1,7 +1,12 @@
 """Alembic environment: the URL comes from the caller's config or from the settings."""
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
+from sqlalchemy.engine import make_url
 
 from app.core.config import get_settings
 from app.core.db import make_engine
@@ -23,16 +28,49 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+# One migration at a time per PostgreSQL database: replicas started together (each runs
+# `wijkbudget migrate` or `serve`) wait here for the first, then find nothing left to do.
+MIGRATION_LOCK_KEY = 0x57424D494752  # "WBMIGR"
+
+
+@contextmanager
+def _sqlite_file_lock() -> Iterator[None]:
+    """SQLite: processes migrating one database file take turns on a lock file beside it
+    (SQLite's own locking would let the second fail half-way, on a table that exists)."""
+    database = make_url(url).database
+    if not is_sqlite or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def run_migrations_online() -> None:
     engine = make_engine(url, poolclass=pool.NullPool)
-    with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=metadata,
-            render_as_batch=is_sqlite,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+    with _sqlite_file_lock(), engine.connect() as connection:
+        locked = connection.dialect.name == "postgresql"
+        if locked:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()  # the lock is the session's: it outlives this transaction
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=metadata,
+                render_as_batch=is_sqlite,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if locked:
+                connection.rollback()
+                connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+                connection.commit()
     engine.dispose()
 
 
