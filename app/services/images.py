@@ -12,7 +12,8 @@ Rules enforced here:
 - the stored image is at most `max_side` pixels on its long side. A JPEG is decoded at that
   size already where it can be (the decoder's DCT scaling, `draft`: 1/2, 1/4 or 1/8, never
   below the target); every format is reduced in place right after decoding, before it is
-  turned or converted, so no copy of the full-size pixels is made beyond the decoder's own;
+  turned or converted (an image with alpha band by band: `reduce_in_bands`), so no copy of
+  the full-size pixels is made beyond the decoder's own;
 - the image is turned upright by its EXIF orientation and then re-encoded in its own
   format from the pixels alone: no EXIF (a phone photo's GPS position is often the
   author's home), no XMP, no ICC profile, no comments, and nothing after the image data
@@ -156,9 +157,15 @@ def clean(data: bytes, *, max_pixels: int, max_side: int) -> CleanImage:
                 # ignore it). Then reduce in place, before turning or converting: no copy of
                 # the full-size pixels beyond the decoder's own.
                 opened.draft(None, fitted(opened.size, max_side))
-                opened.thumbnail((max_side, max_side))
-                ImageOps.exif_transpose(opened, in_place=True)
-                return _reencode(opened, fmt)
+                image: Image.Image = opened
+                # Alpha: thumbnail() would first copy the whole image premultiplied; reduce
+                # band by band to no less than the target, then thumbnail() what is left.
+                factor = max(opened.size) // max_side
+                if opened.mode in ("RGBA", "LA") and factor >= 2:
+                    image = reduce_in_bands(opened, factor)
+                image.thumbnail((max_side, max_side))
+                ImageOps.exif_transpose(image, in_place=True)
+                return _reencode(image, fmt)
         except InvalidImage:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -166,6 +173,26 @@ def clean(data: bytes, *, max_pixels: int, max_side: int) -> CleanImage:
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             # UnidentifiedImageError is an OSError; truncated data raises OSError or EOFError.
             raise _refuse("it cannot be read as one") from exc
+
+
+_BAND_ROWS = 256
+
+
+def reduce_in_bands(image: Image.Image, factor: int) -> Image.Image:
+    """`image.reduce(factor)` (each `factor` x `factor` block averaged), a band of rows at a
+    time, keeping `info` (the orientation is read from it afterwards).
+
+    Pillow reduces or resizes an image with alpha through a premultiplied copy of all of
+    it; a band's copy is small. Every band is a whole number of blocks high, so every block
+    is averaged exactly as in one pass."""
+    width, height = image.size
+    reduced = Image.new(image.mode, (-(-width // factor), -(-height // factor)))
+    rows = factor * max(1, _BAND_ROWS // factor)
+    for top in range(0, height, rows):
+        band = image.crop((0, top, width, min(height, top + rows)))
+        reduced.paste(band.reduce(factor), (0, top // factor))
+    reduced.info = dict(image.info)
+    return reduced
 
 
 def _reencode(image: Image.Image, fmt: str) -> CleanImage:

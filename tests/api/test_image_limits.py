@@ -109,6 +109,22 @@ def test_a_large_png_or_webp_is_stored_at_most_2048_px(
         assert (image.format, image.mode, image.size) == (fmt, mode, (1024, 2048))
 
 
+def test_a_large_image_with_alpha_is_turned_upright_after_it_is_reduced(
+    client: TestClient, actors: Actors, proposal: Proposal, workdir: Path
+) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "PhoneMaker"
+    original = encoded("RGBA", (5000, 2500), "PNG", exif=exif.tobytes())
+    response = upload(client, proposal.id, actors.author, original, content_type="image/png")
+    assert response.status_code == 201, response.text
+    data = client.get(response.json()["url"]).content
+    assert b"PhoneMaker" not in data
+    with Image.open(io.BytesIO(data)) as image:
+        assert (image.mode, image.size) == ("RGBA", (1024, 2048))
+        assert not image.getexif()
+
+
 @pytest.fixture
 def webp_decoders(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """Every WebP file Pillow's decoder is made for (making one allocates its canvas)."""

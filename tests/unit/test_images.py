@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from app.core.errors import InvalidImage
-from app.services.images import clean, fitted, webp_canvas
+from app.services.images import clean, fitted, reduce_in_bands, webp_canvas
 
 
 def webp(mode: str, size: tuple[int, int], **save: Any) -> bytes:
@@ -65,3 +65,18 @@ def test_other_files_are_not_webp() -> None:
 )
 def test_fitted(size: tuple[int, int], fits: tuple[int, int]) -> None:
     assert fitted(size, 2048) == fits
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+@pytest.mark.parametrize(("size", "factor"), [((700, 1000), 3), ((1000, 613), 2), ((333, 777), 5)])
+def test_reducing_in_bands_is_reducing_in_one_pass(
+    mode: str, size: tuple[int, int], factor: int
+) -> None:
+    image = Image.merge(
+        "RGBA", [Image.effect_noise(size, 80 + 10 * band) for band in range(4)]
+    ).convert(mode)
+    image.info["exif"] = b"Exif\0\0MM"
+    reduced = reduce_in_bands(image, factor)
+    assert reduced.tobytes() == image.reduce(factor).tobytes()
+    assert (reduced.mode, reduced.size) == (mode, image.reduce(factor).size)
+    assert reduced.info["exif"] == b"Exif\0\0MM"
