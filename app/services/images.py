@@ -151,7 +151,9 @@ def clean(data: bytes, *, max_pixels: int, max_side: int) -> CleanImage:
                 width, height = opened.size
                 if width * height > max_pixels:
                     raise _refuse_size(width, height, max_pixels)
-                fmt = str(opened.format)
+                # A JPEG with more pictures after it (MPF: a phone's HDR gain map, a stereo
+                # pair) opens as MPO: it is a JPEG, and only its first picture is kept.
+                fmt = "JPEG" if opened.format == "MPO" else str(opened.format)
                 opened.seek(0)  # the first frame of an animation
                 # JPEG: decode at a reduced scale no smaller than the target (other formats
                 # ignore it). Then reduce in place, before turning or converting: no copy of

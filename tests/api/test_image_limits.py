@@ -125,6 +125,24 @@ def test_a_large_image_with_alpha_is_turned_upright_after_it_is_reduced(
         assert not image.getexif()
 
 
+def test_a_jpeg_with_more_pictures_keeps_its_first(
+    client: TestClient, actors: Actors, proposal: Proposal, workdir: Path
+) -> None:
+    # MPF, as phones write a gain map or a depth picture after the photo: Pillow says MPO.
+    out = io.BytesIO()
+    first, second = Image.new("RGB", (3000, 2000), "red"), Image.new("RGB", (300, 200), "blue")
+    first.save(out, format="MPO", save_all=True, append_images=[second])
+    response = upload(client, proposal.id, actors.author, out.getvalue())
+    assert response.status_code == 201, response.text
+    served = client.get(response.json()["url"])
+    assert served.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(served.content)) as image:
+        assert (image.format, image.size) == ("JPEG", (2048, 1365))
+        assert getattr(image, "n_frames", 1) == 1
+        red, green, blue = image.getpixel((1000, 600))
+        assert red > 200 and blue < 50
+
+
 @pytest.fixture
 def webp_decoders(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """Every WebP file Pillow's decoder is made for (making one allocates its canvas)."""
