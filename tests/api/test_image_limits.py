@@ -10,6 +10,7 @@ beyond); uploads are throttled per account."""
 import io
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from app.services.images import JobSlots
 from tests.api.conftest import Actors
 from tests.api.test_proposal_images import GPS_IFD, stored_files, upload
 from tests.factories import make_process, make_proposal
-from tests.helpers import assert_problem, count_rows
+from tests.helpers import assert_problem, count_rows, wait_until
 
 DEADLINE = 20  # seconds any awaited event may take before the test fails
 
@@ -289,6 +290,41 @@ def test_job_slots_refuse_beyond_their_limit() -> None:
 
 
 # --- no database lock while cleaning ----------------------------------------------------
+
+
+def test_a_worker_cleans_two_images_at_once_and_answers_busy_beyond(
+    base_url: str,
+    http: httpx.Client,
+    actors: Actors,
+    session: Session,
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cleaning, release = [], threading.Event()
+    clean = images.clean
+
+    def waiting(data: bytes, **limits: Any) -> Any:
+        cleaning.append(data)
+        release.wait(timeout=60)
+        return clean(data, **limits)
+
+    monkeypatch.setattr(images, "clean", waiting)
+    picture = encoded("RGB", (40, 30), "JPEG")
+    targets = [make_proposal(session, make_process(session), actors.author.user) for _ in "ab"]
+    try:
+        held = [
+            in_background(partial(upload, http, p.id, actors.author, picture, base=base_url))
+            for p in targets
+        ]
+        wait_until(lambda: len(cleaning) == 2, timeout=DEADLINE, what="two uploads cleaning")
+        busy = upload(http, targets[0].id, actors.author, picture, base=base_url)
+        assert_problem(busy, 503, "busy")
+        assert busy.headers["retry-after"] == "2"
+    finally:
+        release.set()
+    assert [outcome().status_code for outcome in held] == [201, 201]
+    assert len(cleaning) == 2  # the third was never cleaned
+    assert count_rows(session, ProposalImage) == 2
 
 
 @pytest.fixture
