@@ -22,9 +22,10 @@ Rules enforced here:
   once (it does not wait, so waiting requests pile up nowhere).
 
 Memory: what a cleaning costs is about what its decoder needs for the full-size pixels:
-a PNG about 4 bytes per pixel, a lossless or lossy WebP about 16 (libwebp's canvas and its
-copy, the decoded frame, Pillow's image), a JPEG far less once drafted (a progressive
-JPEG keeps its coefficients, 2 bytes per sample). `bench/images.py` measures it.
+a PNG 4 to 8 bytes per pixel (its image, then what the reduction needs beside it), a
+lossless or lossy WebP about 16 (libwebp's canvas and its copy, the decoded frame,
+Pillow's image), a JPEG far less once drafted (a progressive JPEG keeps its coefficients,
+2 bytes per sample). `python -m bench.images --memory` measures it.
 """
 
 import io
