@@ -93,10 +93,18 @@ class Settings(BaseSettings):
     analysis_window_minutes: int = Field(default=60, ge=1)
     # Proposal images (app/services/media.py): stored as files under MEDIA_DIR; each upload
     # at most IMAGE_MAX_BYTES (its request body that plus room for the multipart framing)
-    # and IMAGE_MAX_PIXELS (checked from the header, before decoding).
+    # and IMAGE_MAX_PIXELS (checked from the header, before decoding). 25 MP takes the
+    # largest photo a phone makes by default (24 MP, 5712x4284) and a 24 MP camera's
+    # 6000x4000; a PNG or WebP, decoded whole, costs 4 to 16 bytes per pixel, so the cap is
+    # also the memory bound (the contract allows at most 40 MP). Stored at most
+    # IMAGE_MAX_SIDE pixels on the long side; at most IMAGE_JOBS cleanings at once per
+    # worker (beyond: 503 busy); IMAGE_UPLOADS_PER_HOUR per account.
     media_dir: str = "media"
     image_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
-    image_max_pixels: int = Field(default=40_000_000, ge=1)
+    image_max_pixels: int = Field(default=25_000_000, ge=1, le=40_000_000)
+    image_max_side: int = Field(default=2048, ge=16, le=8192)
+    image_jobs: int = Field(default=2, ge=1, le=64)
+    image_uploads_per_hour: int = Field(default=30, ge=1)
     log_level: str = "INFO"
     # Mail (see app/services/mail.py). SMTP_URL: smtp://user:pass@host:587 (STARTTLS when the
     # server offers it), smtp+starttls:// (STARTTLS required) or smtps://host:465 (implicit

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Form, Request, Response, UploadFile, sta
 from pydantic import BaseModel, Field
 
 from app.core.errors import (
+    Busy,
     Forbidden,
     InvalidImage,
     InvalidPhase,
@@ -14,13 +15,15 @@ from app.core.errors import (
     NotAuthenticated,
     NotFound,
     PayloadTooLarge,
+    TooManyAttempts,
     TooManyImages,
     ValidationFailed,
 )
 from app.core.problems import problem_responses
 from app.models.proposal import CategoryCount, ImagePublic
-from app.routers.deps import CurrentUser, OptionalUser, SessionDep, SettingsDep
+from app.routers.deps import CurrentUser, OptionalUser, SessionDep, SettingsDep, Throttle
 from app.services import categories, proposal_images
+from app.services.images import JobSlots
 from app.services.media import DirectoryStore, MediaStore
 
 router = APIRouter()
@@ -31,7 +34,10 @@ IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 class ImageUpload(BaseModel):
     """The multipart form of an image upload."""
 
-    file: UploadFile = Field(description="JPEG, PNG or WebP, at most 5 MiB and 40 megapixels.")
+    file: UploadFile = Field(
+        description="JPEG, PNG or WebP, at most 5 MiB and 25 megapixels (the defaults of "
+        "IMAGE_MAX_BYTES and IMAGE_MAX_PIXELS); stored at most 2048 pixels on its long side."
+    )
 
 
 def media_store(request: Request) -> MediaStore:
@@ -40,6 +46,19 @@ def media_store(request: Request) -> MediaStore:
 
 
 MediaDep = Annotated[MediaStore, Depends(media_store)]
+
+
+async def image_jobs(request: Request) -> JobSlots:
+    """This worker's image-cleaning slots (IMAGE_JOBS), made on first use: in the event
+    loop, so two requests cannot make two sets."""
+    state = request.app.state
+    jobs: JobSlots | None = getattr(state, "image_jobs", None)
+    if jobs is None:
+        jobs = state.image_jobs = JobSlots(state.settings.image_jobs)
+    return jobs
+
+
+ImageJobs = Annotated[JobSlots, Depends(image_jobs)]
 
 
 @router.post(
@@ -55,6 +74,8 @@ MediaDep = Annotated[MediaStore, Depends(media_store)]
         InvalidStatus,
         TooManyImages,
         PayloadTooLarge,
+        TooManyAttempts,
+        Busy,
         InvalidImage,
         ValidationFailed,
     ),
@@ -67,17 +88,25 @@ def upload_image(
     session: SessionDep,
     settings: SettingsDep,
     store: MediaDep,
+    guard: Throttle,
+    jobs: ImageJobs,
 ) -> ImagePublic:
     # One byte over the limit is enough to know it is too large.
     data = form.file.file.read(settings.image_max_bytes + 1)
+    limits = proposal_images.ImageLimits(
+        max_bytes=settings.image_max_bytes,
+        max_pixels=settings.image_max_pixels,
+        max_side=settings.image_max_side,
+    )
     return proposal_images.upload(
         session,
         actor=actor,
         proposal_id=proposal_id,
         data=data,
         store=store,
-        max_bytes=settings.image_max_bytes,
-        max_pixels=settings.image_max_pixels,
+        limits=limits,
+        guard=guard,
+        jobs=jobs,
     )
 
 

@@ -10,6 +10,14 @@ Rules enforced here (precedence: 404, 403, 409, then 413/422):
   uploads at once cannot make a sixth;
 - the file is at most IMAGE_MAX_BYTES (413) and is accepted only as app/services/images.py
   cleans it (422 `invalid_image`); only the cleaned bytes are stored;
+- the cleaning (a decode and a re-encode, up to a second and hundreds of MB) runs outside
+  any transaction: the checks above run first, without locks; then the attempt is counted
+  per account (429 `too_many_attempts`, IMAGE_UPLOADS_PER_HOUR), which ends the request's
+  transaction (on SQLite its write lock; the connection goes back to the pool); then the
+  image is cleaned in one of the worker's IMAGE_JOBS slots (503 `busy` when none is free,
+  and the attempt is given back); only then is the proposal row locked and every check
+  made again before the row is written. A check that failed first is never cleaned for,
+  and a change made meanwhile (a sixth image, a phase change) is still caught under lock;
 - the bytes go to the media store before the row is written, and are deleted again when
   writing the row fails, so a row never points at nothing. A transaction that fails at
   commit after that leaves an unreferenced file behind (harmless, never served); deleting
@@ -18,11 +26,13 @@ Rules enforced here (precedence: 404, 403, 409, then 413/422):
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app.core.errors import (
+    Busy,
     Forbidden,
     InvalidPhase,
     InvalidStatus,
@@ -31,13 +41,14 @@ from app.core.errors import (
     TooManyImages,
 )
 from app.core.i18n import _t
-from app.models.base import INT32_MAX
+from app.models.base import INT32_MAX, utcnow
 from app.models.process import Phase, Process
 from app.models.proposal import IMAGE_PATH, ImagePublic, Proposal, ProposalImage, ProposalStatus
 from app.models.user import Role, User
-from app.services import images, proposals
+from app.services import images, proposals, throttle
 from app.services.media import MediaStore
 from app.services.permissions import has_role
+from app.services.throttle import Guard
 
 MAX_IMAGES = 5
 
@@ -75,20 +86,7 @@ def _public(image: ProposalImage) -> ImagePublic:
     return ImagePublic(id=image.id, url=url, width=image.width, height=image.height)
 
 
-def upload(
-    session: Session,
-    *,
-    actor: User,
-    proposal_id: int,
-    data: bytes,
-    store: MediaStore,
-    max_bytes: int,
-    max_pixels: int,
-) -> ImagePublic:
-    proposal, process = proposals.load(
-        session, proposal_id=proposal_id, viewer=actor, lock="update"
-    )
-    _require_may_change(actor, proposal, process)
+def _require_room(session: Session, proposal_id: int) -> None:
     count = session.exec(
         select(func.count())
         .select_from(ProposalImage)
@@ -98,9 +96,58 @@ def upload(
         raise TooManyImages(
             _t("A proposal has at most {max} images; delete one first.", max=MAX_IMAGES)
         )
-    if len(data) > max_bytes:
-        raise PayloadTooLarge(_t("An image is at most {max_bytes} bytes.", max_bytes=max_bytes))
-    clean = images.clean(data, max_pixels=max_pixels)
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_bytes: int
+    max_pixels: int
+    max_side: int
+
+
+def upload(
+    session: Session,
+    *,
+    actor: User,
+    proposal_id: int,
+    data: bytes,
+    store: MediaStore,
+    limits: ImageLimits,
+    guard: Guard,
+    jobs: images.JobSlots,
+    now: datetime | None = None,
+) -> ImagePublic:
+    # Checked first without locks, so a refused upload costs no cleaning.
+    proposal, process = proposals.load(session, proposal_id=proposal_id, viewer=actor)
+    _require_may_change(actor, proposal, process)
+    _require_room(session, proposal_id)
+    if len(data) > limits.max_bytes:
+        raise PayloadTooLarge(
+            _t("An image is at most {max_bytes} bytes.", max_bytes=limits.max_bytes)
+        )
+    assert actor.id is not None
+    attempt = throttle.reserve(  # ends the request's transaction: no lock while cleaning
+        session,
+        guard,
+        [(guard.bucket("image-upload", str(actor.id)), guard.limits.image_upload)],
+        now=now or utcnow(),
+        what=_t("image uploads"),
+    )
+    try:
+        with jobs.held():
+            clean = images.clean(data, max_pixels=limits.max_pixels, max_side=limits.max_side)
+    except Busy:
+        throttle.refund_failed(session, guard, attempt)  # nothing was done: not counted
+        raise
+    # Again under the proposal's row lock: the first checks' answers may have changed, and
+    # the rows read then are read afresh (the session would hand back its stale copies).
+    session.expire(proposal)
+    session.expire(process)
+    proposal, process = proposals.load(
+        session, proposal_id=proposal_id, viewer=actor, lock="update"
+    )
+    _require_may_change(actor, proposal, process)
+    _require_room(session, proposal_id)
     # A fresh random name per upload: a URL never shows other bytes, so it caches forever.
     key = f"proposals/{proposal_id}/{secrets.token_hex(16)}.{clean.extension}"
     store.put(key, clean.data)

@@ -60,6 +60,7 @@ class AbuseLimits:
     analysis_address: Limit  # what-if tallies (POST /analysis/tally) per client address
     email_change_account: Limit  # e-mail changes (each mails the new address) per account
     email_change_target: Limit  # e-mail changes to one address, from any account
+    image_upload: Limit  # proposal images per account (each is decoded and re-encoded)
 
 
 def abuse_limits(settings: Settings) -> AbuseLimits:
@@ -90,6 +91,7 @@ def abuse_limits(settings: Settings) -> AbuseLimits:
         ),
         email_change_account=Limit(settings.email_change_max_per_account, timedelta(days=1)),
         email_change_target=Limit(settings.email_change_max_per_address, timedelta(days=1)),
+        image_upload=Limit(settings.image_uploads_per_hour, timedelta(hours=1)),
     )
 
 
