@@ -19,7 +19,8 @@ COPY migrations ./migrations
 RUN uv sync --frozen --no-dev --no-editable
 
 FROM python:3.11-slim
-RUN useradd --system --uid 10001 --create-home --home-dir /data wijkbudget
+RUN useradd --system --uid 10001 --create-home --home-dir /data wijkbudget \
+    && mkdir -p /data/media && chown wijkbudget:wijkbudget /data/media
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

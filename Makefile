@@ -15,7 +15,7 @@ UV ?= $(or $(shell command -v uv 2>/dev/null),$(UV_TOOLS)/bin/uv)
 # The project environment is .venv here, whatever the caller's environment says.
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install lock run demo test lint typecheck unit clients i18n bench-tally bench-tally-db bench-vote clean
+.PHONY: install lock run demo test lint typecheck unit clients image deploy-check i18n bench-tally bench-tally-db bench-vote clean
 
 install: $(STAMP)
 
@@ -57,11 +57,21 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy
+	$(BIN)/mypy --strict ci/smoke.py
 
 unit: install
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# The Docker image, built with podman (ci/image.sh: bootstraps the base where none can be pulled).
+image:
+	bash ci/image.sh wijkbudget:latest
+
+# Upgrade from the previous release, expand/contract, backup and restore, and the image, on
+# the PostgreSQL of 127.0.0.1:5432 (SKIP_IMAGE=1 leaves the image out).
+deploy-check: install
+	bash ci/deploy.sh
 
 # Generated TypeScript and Python clients build and run the resident journey (needs node).
 clients: install

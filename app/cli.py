@@ -57,6 +57,7 @@ def serve(
     try:
         settings.require_strong_secret()
         settings.require_mail_transport()
+        settings.require_media_store()
         apply_migrations(settings.database_url)
         # Resolved once here, so a generated development key exists before workers start.
         settings.signing_key()

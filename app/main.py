@@ -52,6 +52,7 @@ from app.routers import (
 )
 from app.routers.deps import API_PREFIX, get_current_user, get_optional_user
 from app.services.mail import MAIL_SENDER_CONNECTIONS, Mailer, make_mailer, sender_loop
+from app.services.media import make_store
 from app.services.throttle import make_guard
 
 DESCRIPTION = """
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.require_strong_secret()
     settings.require_mail_transport()
+    settings.require_media_store()
     timeouts = {
         "lock_timeout": settings.db_lock_timeout_seconds,
         "statement_timeout": settings.db_statement_timeout_seconds,
@@ -115,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.connection_slots = ConnectionSlots(admitted)
     app.state.mailer = mailer
+    app.state.media_store = make_store(settings)
     app.state.signing_key = settings.signing_key()
     app.state.guard = make_guard(engine, settings, app.state.signing_key)
 

@@ -100,6 +100,16 @@ class Settings(BaseSettings):
     # IMAGE_MAX_SIDE pixels on the long side; at most IMAGE_JOBS cleanings at once per
     # worker (beyond: 503 busy); IMAGE_UPLOADS_PER_HOUR per account.
     media_dir: str = "media"
+    # `directory` (MEDIA_DIR, one machine) or `s3`: a bucket of any S3-compatible service,
+    # which several application machines share. S3_ENDPOINT_URL for a service other than
+    # AWS; the access keys may also come from boto3's usual sources (environment, role).
+    media_store: Literal["directory", "s3"] = "directory"
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
     image_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     image_max_pixels: int = Field(default=25_000_000, ge=1, le=40_000_000)
     image_max_side: int = Field(default=2048, ge=16, le=8192)
@@ -198,6 +208,10 @@ class Settings(BaseSettings):
                 "password reset, vote confirmations) over SMTP; set e.g. "
                 "SMTP_URL=smtp://user:password@smtp.example.org:587 and MAIL_FROM."
             )
+
+    def require_media_store(self) -> None:
+        if self.media_store == "s3" and not self.s3_bucket:
+            raise ConfigError("MEDIA_STORE=s3 needs S3_BUCKET (and S3_ENDPOINT_URL outside AWS).")
 
     def signing_key(self) -> str:
         """The key that signs tokens and voting-code hashes."""

@@ -24,7 +24,7 @@ from app.models.proposal import CategoryCount, ImagePublic
 from app.routers.deps import CurrentUser, OptionalUser, SessionDep, SettingsDep, Throttle
 from app.services import categories, proposal_images
 from app.services.images import JobSlots
-from app.services.media import DirectoryStore, MediaStore
+from app.services.media import MediaStore
 
 router = APIRouter()
 
@@ -41,8 +41,9 @@ class ImageUpload(BaseModel):
 
 
 def media_store(request: Request) -> MediaStore:
-    """The media store of this app (tests override this dependency)."""
-    return DirectoryStore(request.app.state.settings.media_dir)
+    """The media store of this app (MEDIA_STORE; tests may override this dependency)."""
+    store: MediaStore = request.app.state.media_store
+    return store
 
 
 MediaDep = Annotated[MediaStore, Depends(media_store)]
