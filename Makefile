@@ -15,7 +15,7 @@ UV ?= $(or $(shell command -v uv 2>/dev/null),$(UV_TOOLS)/bin/uv)
 # The project environment is .venv here, whatever the caller's environment says.
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install lock run demo test lint typecheck unit clients image deploy-check i18n bench-tally bench-tally-db bench-vote clean
+.PHONY: install lock run demo test lint typecheck unit clients image deploy-check docs i18n bench-tally bench-tally-db bench-vote clean
 
 install: $(STAMP)
 
@@ -54,6 +54,7 @@ lint: install
 	$(UV) lock --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy
@@ -63,6 +64,12 @@ unit: install
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# The documentation site: the API reference generated from the OpenAPI document, then
+# MkDocs in strict mode (a broken link or anchor fails). Output in site/.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python docs/gen_reference.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # The Docker image, built with podman (ci/image.sh: bootstraps the base where none can be pulled).
 image:
