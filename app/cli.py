@@ -28,6 +28,29 @@ cli = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from app import __version__
+
+        typer.echo(f"wijkbudget {__version__}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version (CHANGELOG.md names its commit) and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Wijkbudget: a participatory-budgeting backend for municipalities."""
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -129,12 +152,19 @@ def _warn_about_unverified_voters(database_url: str) -> None:
 
 @cli.command()
 def migrate() -> None:
-    """Apply every pending database migration (safe to run repeatedly)."""
+    """Apply every pending database migration (safe to run repeatedly).
+
+    Prints each revision it applies, one line each, or that the database was up to date.
+    """
     from app.core.config import get_settings
     from app.core.db import migrate as apply_migrations
+    from app.core.db import schema_heads
 
-    apply_migrations(get_settings().database_url)
-    typer.echo("database is up to date", err=True)
+    applied = apply_migrations(get_settings().database_url)
+    for line in applied:
+        typer.echo(f"applied {line}", err=True)
+    if not applied:
+        typer.echo(f"database is up to date at {', '.join(schema_heads())}", err=True)
 
 
 @cli.command("create-admin")

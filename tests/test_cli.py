@@ -21,6 +21,7 @@ from app.models.user import Role, User
 from tests.factories import make_user
 
 runner = CliRunner()
+MIGRATIONS = Path(__file__).parent.parent / "migrations" / "versions"
 
 
 def test_every_command_explains_itself() -> None:
@@ -102,21 +103,34 @@ def test_serve_refuses_a_weak_key_outside_development(workdir: Path) -> None:
     assert not (workdir / "wijkbudget.db").exists()
 
 
-def test_migrate_prints_no_alembic_chatter(workdir: Path) -> None:
-    """An operator sees one line, not Alembic's INFO lines about its implementation."""
-    result = subprocess.run(
-        [sys.executable, "-m", "app", "migrate"],
-        env=_environment(workdir),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+def test_migrate_names_each_revision_it_applies_and_nothing_else(workdir: Path) -> None:
+    """An operator sees a line per revision applied, or one line saying where the schema
+    stands; not Alembic's INFO lines about its implementation."""
+    from app.core.db import schema_heads
+
+    def migrate() -> list[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "app", "migrate"],
+            env=_environment(workdir),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        for chatter in ("Context impl", "Will assume transactional DDL", "Running upgrade"):
+            assert chatter not in result.stderr
+        return result.stderr.strip().splitlines()
+
+    first = migrate()
     assert (workdir / "wijkbudget.db").exists()
-    assert result.stderr.strip() == "database is up to date"
-    for chatter in ("Context impl", "Will assume transactional DDL", "Running upgrade"):
-        assert chatter not in result.stderr
+    revisions = [line.split()[1] for line in first]
+    assert all(line.startswith("applied ") for line in first), first
+    assert revisions[0] == "0001"
+    assert len(revisions) == len(set(revisions)) == len(list(MIGRATIONS.glob("0*.py")))
+    assert revisions[-1] == schema_heads()[0]
+    assert first[0] == "applied 0001 user accounts"
+    assert migrate() == [f"database is up to date at {', '.join(schema_heads())}"]
 
 
 def test_serve_migrates_and_serves_on_the_sqlite_default(workdir: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
@@ -73,13 +74,31 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def migrate(url: str, revision: str = "heads") -> None:
-    """Bring the database schema up to `revision` (idempotent). The default, every head,
-    lets features developed side by side add revisions on the same parent."""
+def migrate(url: str, revision: str = "heads") -> list[str]:
+    """Bring the database schema up to `revision` (idempotent) and say what was applied:
+    one line per revision ("0010 mail and accounts: ..."), in the order applied; empty when
+    the schema was up to date. The default, every head, lets features developed side by side
+    add revisions on the same parent."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), revision)
+    config = alembic_config(url)
+    applied: list[str] = []
+
+    def on_version_apply(*, step: Any, **_kwargs: Any) -> None:
+        if step.is_upgrade:
+            for script in step.up_revisions:
+                applied.append(f"{script.revision} {script.doc}")
+
+    config.attributes["on_version_apply"] = [on_version_apply]
+    command.upgrade(config, revision)
+    return applied
+
+
+def schema_heads() -> list[str]:
+    """The newest revisions the code knows: where `migrate` leaves the database."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return sorted(script.get_heads())
 
 
 def ping(engine: Engine) -> bool:
