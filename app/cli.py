@@ -167,14 +167,66 @@ def migrate() -> None:
         typer.echo(f"database is up to date at {', '.join(schema_heads())}", err=True)
 
 
+ADMIN_PASSWORD_ENV = "WIJKBUDGET_ADMIN_PASSWORD"
+
+
+def _interactive() -> bool:
+    import sys
+
+    return sys.stdin.isatty()
+
+
+def _admin_password(given: str | None, from_stdin: bool) -> str:
+    """The password from stdin, the option, the environment or a prompt, in that order.
+
+    The option shows in `ps` and the shell history; stdin and the environment do not, and a
+    prompt (on a terminal, hidden and asked twice) leaves no trace at all."""
+    import os
+    import sys
+
+    if from_stdin:
+        if given is not None:
+            fail("give the password either with --password or on stdin, not both")
+        line = sys.stdin.readline()
+        password = line.removesuffix("\n").removesuffix("\r")
+        if not password:
+            fail("--password-stdin: no password on stdin")
+        return password
+    if given is not None:
+        return given
+    from_env = os.environ.get(ADMIN_PASSWORD_ENV)
+    if from_env:
+        return from_env
+    if _interactive():
+        password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return password
+    fail(
+        f"no password: run it on a terminal to be asked, or give it on stdin "
+        f"(--password-stdin) or in {ADMIN_PASSWORD_ENV}"
+    )
+
+
 @cli.command("create-admin")
 def create_admin(
     email: Annotated[str, typer.Option(help="The admin's email.")],
-    password: Annotated[str, typer.Option(help="At least 10 characters.")],
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="At least 10 characters. Visible to other users in `ps` and kept in the "
+            "shell history: prefer the prompt, --password-stdin or "
+            f"{ADMIN_PASSWORD_ENV}.",
+        ),
+    ] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+    ] = False,
 ) -> None:
     """Create an admin account, or make an existing account admin and set its password.
 
-    Applies pending migrations first, so it works on a new database.
+    The password: asked for (hidden, twice) on a terminal; else the first line of stdin with
+    --password-stdin, or the WIJKBUDGET_ADMIN_PASSWORD environment variable. Applies pending
+    migrations first, so it works on a new database.
     """
     from pydantic import ValidationError
 
@@ -183,12 +235,13 @@ def create_admin(
     from app.core.db import migrate as apply_migrations
     from app.services import accounts
 
+    secret = _admin_password(password, password_stdin)
     settings = get_settings()
     apply_migrations(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
         with open_session(engine) as session:
-            user, created = accounts.ensure_admin(session, email=email, password=password)
+            user, created = accounts.ensure_admin(session, email=email, password=secret)
             session.commit()
     except ValidationError as exc:
         fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))

@@ -226,3 +226,80 @@ def test_tally_table_and_errors(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "error:" in result.stderr
     assert runner.invoke(cli, ["tally", str(broken), "--rule", "borda"]).exit_code == 2
+
+
+def _admin(session: Session, email: str) -> User:
+    session.expire_all()
+    return session.exec(select(User).where(User.email == email)).one()
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_create_admin_reads_the_password_from_stdin(session: Session) -> None:
+    result = runner.invoke(
+        cli,
+        ["create-admin", "--email", "a@gemeente.nl", "--password-stdin"],
+        input="from stdin, unseen\n",
+    )
+    assert result.exit_code == 0, result.output
+    admin = _admin(session, "a@gemeente.nl")
+    assert admin.role == Role.admin
+    assert security.verify_password("from stdin, unseen", admin.password_hash)
+    # Nothing on stdin is refused, not taken as an empty password.
+    empty = runner.invoke(
+        cli, ["create-admin", "--email", "b@gemeente.nl", "--password-stdin"], input=""
+    )
+    assert empty.exit_code == 1
+    assert "stdin" in empty.stderr
+    both = runner.invoke(
+        cli,
+        ["create-admin", "--email", "b@gemeente.nl", "--password-stdin", "--password", "x" * 12],
+        input="y" * 12 + "\n",
+    )
+    assert both.exit_code == 1
+    assert "not both" in both.stderr
+    assert session.exec(select(User).where(User.email == "b@gemeente.nl")).first() is None
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_create_admin_reads_the_password_from_the_environment(session: Session) -> None:
+    result = runner.invoke(
+        cli,
+        ["create-admin", "--email", "a@gemeente.nl"],
+        env={"WIJKBUDGET_ADMIN_PASSWORD": "from the environment"},
+    )
+    assert result.exit_code == 0, result.output
+    assert security.verify_password(
+        "from the environment", _admin(session, "a@gemeente.nl").password_hash
+    )
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_create_admin_asks_on_a_terminal_hidden_and_twice(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.cli._interactive", lambda: True)
+    monkeypatch.delenv("WIJKBUDGET_ADMIN_PASSWORD", raising=False)
+    mistyped = runner.invoke(
+        cli,
+        ["create-admin", "--email", "a@gemeente.nl"],
+        input="typed at the prompt\ntyped at the promtp\ntyped at the prompt\ntyped at the prompt\n",
+    )
+    assert mistyped.exit_code == 0, mistyped.output
+    assert "Password" in mistyped.output
+    assert "do not match" in mistyped.output  # asked again after the mismatch
+    assert "typed at the prompt" not in mistyped.output  # hidden: not echoed
+    assert security.verify_password(
+        "typed at the prompt", _admin(session, "a@gemeente.nl").password_hash
+    )
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_create_admin_without_a_password_or_terminal_says_how(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WIJKBUDGET_ADMIN_PASSWORD", raising=False)
+    result = runner.invoke(cli, ["create-admin", "--email", "a@gemeente.nl"], input="")
+    assert result.exit_code == 1
+    assert "--password-stdin" in result.stderr
+    assert "WIJKBUDGET_ADMIN_PASSWORD" in result.stderr
+    assert session.exec(select(User)).all() == []
