@@ -198,8 +198,8 @@ def _admin_password(given: str | None, from_stdin: bool) -> str:
     if from_env:
         return from_env
     if _interactive():
-        password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-        return password
+        prompted: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return prompted
     fail(
         f"no password: run it on a terminal to be asked, or give it on stdin "
         f"(--password-stdin) or in {ADMIN_PASSWORD_ENV}"
