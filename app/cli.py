@@ -75,8 +75,12 @@ def serve(
 
     from app.core.config import ConfigError, get_settings
     from app.core.db import migrate as apply_migrations
+    from app.core.logsetup import configure, log_config
 
     settings = get_settings()
+    log_format = settings.effective_log_format
+    # The supervisor's own lines look like the workers' (uvicorn applies the same config).
+    configure(settings.log_level, log_format)
     try:
         settings.require_strong_secret()
         settings.require_mail_transport()
@@ -101,6 +105,8 @@ def serve(
         server_header=False,
         access_log=False,
         log_level=settings.log_level.lower(),
+        # Every process uvicorn starts (each worker too) applies this: one set-up for all.
+        log_config=log_config(settings.log_level, log_format),
         # Uvicorn believes these headers from 127.0.0.1 unless told otherwise; an address a
         # client can forge must not name its throttle bucket, so only a configured proxy counts.
         proxy_headers=trusted is not None,

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from app import __version__
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine
+from app.core.logsetup import ensure_configured
 from app.core.middleware import (
     BodySizeLimitMiddleware,
     BodyTimeoutMiddleware,
@@ -65,6 +66,7 @@ Every error is `application/problem+json` with a stable `code`.
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    ensure_configured(settings.log_level, settings.effective_log_format)
     settings.require_strong_secret()
     settings.require_mail_transport()
     engine = make_engine(
@@ -145,10 +147,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             (rf"{API_PREFIX}/proposals/[0-9]+/images", settings.image_max_bytes + 64 * 1024)
         ],
     )
-    app.add_middleware(RequestContextMiddleware, hsts=settings.environment == "production")
+    app.add_middleware(
+        RequestContextMiddleware,
+        hsts=settings.environment == "production",
+        log_requests=settings.log_requests,
+    )
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    logging.getLogger("wijkbudget").setLevel(settings.log_level.upper())
     return app
 
 

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     image_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     image_max_pixels: int = Field(default=40_000_000, ge=1)
     log_level: str = "INFO"
+    # `json` (one object per line, fields in app/core/logsetup.py) or `text`; unset: json in
+    # production, where a collector reads the lines, text elsewhere.
+    log_format: Literal["json", "text"] | None = None
+    # A line per request (the request log); off only to measure what it costs.
+    log_requests: bool = True
     # Mail (see app/services/mail.py). SMTP_URL: smtp://user:pass@host:587 (STARTTLS when the
     # server offers it), smtp+starttls:// (STARTTLS required) or smtps://host:465 (implicit
     # TLS). Without it outside production, mail is written as .eml files to MAIL_OUTBOX_DIR.
@@ -136,6 +141,12 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def effective_log_format(self) -> Literal["json", "text"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.environment == "production" else "text"
 
     @property
     def require_verified_voters(self) -> bool:

@@ -24,6 +24,9 @@ _WRITE = "wijkbudget_write"
 def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5, **kwargs: Any) -> Engine:
     if "poolclass" not in kwargs and ":memory:" not in url:
         kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+    # A database error's text would otherwise carry the statement's parameters (a password
+    # hash, a ballot's choices, a receipt) into the log.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 15}, **kwargs

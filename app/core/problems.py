@@ -49,7 +49,7 @@ from app.core.i18n import (
     negotiate,
     render_text,
 )
-from app.core.logtext import log_safe
+from app.core.logtext import log_path, log_safe
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:wijkbudget:problem:"
@@ -280,7 +280,7 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", log_safe(request.method), log_safe(request.url.path))
+    log.exception("unhandled error on %s %s", log_safe(request.method), log_path(request.url.path))
     return problem_response(
         500,
         "internal_error",
