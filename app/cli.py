@@ -5,6 +5,8 @@ success and non-zero with a message on stderr otherwise.
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -96,22 +98,48 @@ def serve(
     )
     typer.echo(f"Wijkbudget on http://{host}:{port} (docs at /docs)", err=True)
     trusted = forwarded_allow_ips or settings.forwarded_allow_ips
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        server_header=False,
-        access_log=False,
-        log_level=settings.log_level.lower(),
-        # Every process uvicorn starts (each worker too) applies this: one set-up for all.
-        log_config=log_config(settings.log_level, log_format),
-        # Uvicorn believes these headers from 127.0.0.1 unless told otherwise; an address a
-        # client can forge must not name its throttle bucket, so only a configured proxy counts.
-        proxy_headers=trusted is not None,
-        forwarded_allow_ips=trusted or "",
-    )
+    with _metrics_directory(settings.metrics_token is not None):
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            server_header=False,
+            access_log=False,
+            log_level=settings.log_level.lower(),
+            # Every process uvicorn starts (each worker too) applies this: one set-up for all.
+            log_config=log_config(settings.log_level, log_format),
+            # Uvicorn believes these headers from 127.0.0.1 unless told otherwise; an address
+            # a client can forge must not name its throttle bucket, so only a configured
+            # proxy counts.
+            proxy_headers=trusted is not None,
+            forwarded_allow_ips=trusted or "",
+        )
+
+
+@contextmanager
+def _metrics_directory(enabled: bool) -> Iterator[None]:
+    """With metrics on, an empty PROMETHEUS_MULTIPROC_DIR for the workers to share (the
+    operator's, emptied, or a temporary one removed afterwards), set before they start."""
+    import os
+    import shutil
+    import tempfile
+
+    from app.core.metrics import MULTIPROC_ENV, prepare_directory
+
+    if not enabled:
+        yield
+        return
+    given = os.environ.get(MULTIPROC_ENV)
+    directory = Path(given or tempfile.mkdtemp(prefix="wijkbudget-metrics-"))
+    prepare_directory(directory)
+    os.environ[MULTIPROC_ENV] = str(directory)
+    try:
+        yield
+    finally:
+        if given is None:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _warn_about_connections(database_url: str, workers: int, per_worker: int) -> None:

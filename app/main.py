@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 
 from app import __version__
+from app.core import metrics
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine
 from app.core.logsetup import ensure_configured
@@ -50,6 +51,7 @@ from app.routers import (
     rounds,
     users,
 )
+from app.routers import metrics as metrics_router
 from app.routers.deps import API_PREFIX, get_current_user, get_optional_user
 from app.services.mail import Mailer, make_mailer, sender_loop
 from app.services.throttle import make_guard
@@ -77,12 +79,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     admitted = settings.db_pool_size + settings.db_max_overflow
     mailer = make_mailer(settings)
+    metrics_on = settings.metrics_token is not None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Sync handlers need a thread beyond every connection slot (see app/core/slots.py).
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = max(limiter.total_tokens, admitted + 10)
+        if metrics_on:
+            metrics.watch_pool(engine, admitted)
         sender = _start_mail_sender(engine, mailer, settings.mail_sender_interval_seconds)
         yield
         if sender is not None:
@@ -90,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
         engine.dispose()
+        if metrics_on:
+            metrics.unwatch_pool(engine, admitted)
+            metrics.worker_stopped()
 
     app = FastAPI(
         title="Wijkbudget",
@@ -110,6 +118,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.include_router(health.router)
+    if metrics_on:
+        app.include_router(metrics_router.router)
     for module in (
         auth,
         users,
@@ -151,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware,
         hsts=settings.environment == "production",
         log_requests=settings.log_requests,
+        metrics=metrics_on,
     )
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -9,15 +9,19 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, text
-from sqlmodel import Session
+from sqlalchemy import Engine, func, text
+from sqlmodel import Session, select
 
-from tests.factories import make_user, make_voting_process
+from app.models.base import utcnow
+from app.models.mail import MailStatus, OutgoingMail
+from tests.conftest import TEST_SECRET
+from tests.factories import auth, make_user, make_voting_process
 from tests.helpers import wait_until
 from tests.servers import ServerProcess
 
@@ -186,3 +190,132 @@ def _read_to_end(sock: socket.socket) -> bytes:
             return b"".join(chunks)
         chunks.append(chunk)
     raise AssertionError("the server kept the connection open")
+
+
+def _metrics(server: ServerProcess, token: str | None = TOKEN) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.get(f"{server.root}/metrics", headers=headers, timeout=WAIT)
+
+
+def _samples(body: str) -> dict[str, float]:
+    """`name{labels}` -> value, of every sample line."""
+    values = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
+def test_metrics_are_summed_over_the_workers(
+    servers: list[ServerProcess], database_url: str, tmp_path: Path, session: Session
+) -> None:
+    author = make_user(session)
+    process, proposals = make_voting_process(session, author)
+    voters = [make_user(session) for _ in range(6)]
+    hour_ago = utcnow() - timedelta(hours=1)
+    session.add(
+        OutgoingMail(
+            to_address="late@example.org",
+            kind="verify_email",
+            status=MailStatus.pending,
+            next_attempt_at=hour_ago,
+            created_at=hour_ago,
+        )
+    )
+    session.commit()
+    server = _serve(
+        servers,
+        database_url,
+        tmp_path,
+        METRICS_TOKEN=TOKEN,
+        REGISTER_MAX_PER_ADDRESS="1",
+    )
+    assert server.process is not None
+    sent = _until_both_workers_answered(server, f"{server.base}/processes/{process.id}", "m-")
+    with ThreadPoolExecutor(6) as pool:
+        casts = list(
+            pool.map(
+                lambda voter: httpx.put(
+                    f"{server.base}/processes/{process.id}/ballot",
+                    json={"proposal_ids": [proposals[0].id]},
+                    headers=auth(voter, TEST_SECRET),
+                    timeout=WAIT,
+                ),
+                voters,
+            )
+        )
+    assert all(c.status_code in (200, 201) for c in casts), [c.text for c in casts]
+    registrations = [
+        httpx.post(
+            f"{server.base}/auth/register",
+            json={
+                "email": f"new{n}@example.org",
+                "password": "long enough pw",
+                "display_name": "N",
+            },
+            timeout=WAIT,
+        ).status_code
+        for n in range(2)
+    ]
+    assert registrations == [201, 429]
+    # Both workers served: the figures below are sums, not one worker's.
+    assert len({e["pid"] for e in _request_lines(server, "m-")}) == 2
+    requests = len(sent)
+    pending = session.exec(
+        select(func.count()).where(OutgoingMail.status == MailStatus.pending)
+    ).one()
+    assert pending >= 2  # the late one and the new account's verification
+
+    scraped = _metrics(server)
+    assert scraped.status_code == 200
+    assert scraped.headers["content-type"].startswith("text/plain")
+    values = _samples(scraped.text)
+    route = "/api/v1/processes/{process_id}"
+    assert (
+        values[f'wijkbudget_http_requests_total{{method="GET",route="{route}",status="200"}}']
+        == requests
+    )
+    assert (
+        values[f'wijkbudget_http_request_duration_seconds_count{{method="GET",route="{route}"}}']
+        == requests
+    )
+    assert values["wijkbudget_ballots_cast_total"] == len(voters)
+    assert values['wijkbudget_throttled_total{kind="register-address"}'] == 1
+    assert values["wijkbudget_mail_outbox_pending"] == pending
+    assert values["wijkbudget_mail_outbox_oldest_pending_age_seconds"] >= 3600
+    assert values["wijkbudget_database_up"] == 1
+    # Both workers' slots; nothing holds a connection or waits between requests.
+    assert values["wijkbudget_db_connection_slots"] == 2 * (5 + 5)
+    assert values["wijkbudget_db_connections_in_use"] <= 1  # (this scrape's own)
+    assert values["wijkbudget_db_requests_waiting"] == 0
+    # No raw paths, so no ids and no receipts, among the labels.
+    assert f"/processes/{process.id}" not in scraped.text
+
+
+def test_metrics_need_the_token(
+    servers: list[ServerProcess], database_url: str, tmp_path: Path
+) -> None:
+    server = _serve(servers, database_url, tmp_path, METRICS_TOKEN=TOKEN)
+    for token in (None, "wrong", TOKEN + "x"):
+        refused = _metrics(server, token)
+        assert refused.status_code == 401
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["code"] == "not_authenticated"
+        assert "wijkbudget_" not in refused.text
+    basic = httpx.get(
+        f"{server.root}/metrics", headers={"Authorization": f"Basic {TOKEN}"}, timeout=WAIT
+    )
+    assert basic.status_code == 401
+    # Not part of the API's public description.
+    assert "/metrics" not in httpx.get(f"{server.root}/openapi.json", timeout=WAIT).json()["paths"]
+
+
+def test_without_a_token_setting_there_is_no_metrics_endpoint(
+    servers: list[ServerProcess], database_url: str, tmp_path: Path
+) -> None:
+    server = _serve(servers, database_url, tmp_path)
+    for token in (None, TOKEN, ""):
+        missing = _metrics(server, token)
+        assert missing.status_code == 404
+        assert missing.json()["code"] == "not_found"

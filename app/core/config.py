@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] | None = None
     # A line per request (the request log); off only to measure what it costs.
     log_requests: bool = True
+    # GET /metrics answers only a bearer of this token; unset: no /metrics (404) and no
+    # per-request figures are kept.
+    metrics_token: SecretStr | None = None
     # Mail (see app/services/mail.py). SMTP_URL: smtp://user:pass@host:587 (STARTTLS when the
     # server offers it), smtp+starttls:// (STARTTLS required) or smtps://host:465 (implicit
     # TLS). Without it outside production, mail is written as .eml files to MAIL_OUTBOX_DIR.

@@ -17,6 +17,7 @@ from app.core.i18n import N_, _t, negotiate, render_text
 from app.core.i18n import Message as I18nMessage
 from app.core.logsetup import request_id_var
 from app.core.logtext import log_path, log_safe
+from app.core.metrics import record_request, route_template
 from app.core.problems import TranslatedHTTPException, problem_body
 
 log = logging.getLogger("wijkbudget.request")
@@ -46,12 +47,16 @@ def must_not_store(method: str, path: str, headers: Headers) -> bool:
 
 class RequestContextMiddleware:
     """Tags every request with an id (a valid `X-Request-ID` is kept, else one is made),
-    echoes it, adds the security headers and logs one line per request (`log_requests`)."""
+    echoes it, adds the security headers, logs one line per request (`log_requests`) and
+    counts it by route template (`metrics`)."""
 
-    def __init__(self, app: ASGIApp, *, hsts: bool = False, log_requests: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, *, hsts: bool = False, log_requests: bool = True, metrics: bool = False
+    ) -> None:
         self.app = app
         self.hsts = hsts
         self.log_requests = log_requests
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,6 +93,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_headers)
         finally:
             seconds = time.perf_counter() - started
+            if self.metrics:
+                record_request(scope["method"], route_template(scope), status, seconds)
             if self.log_requests:
                 # The path is the client's text (decoded: `%0A` is a newline), so it is
                 # escaped; receipts are masked; the query string is never logged.
