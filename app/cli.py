@@ -86,6 +86,7 @@ def serve(
     try:
         settings.require_strong_secret()
         settings.require_mail_transport()
+        _wait_for_database(settings.database_url, settings.db_wait_seconds)
         apply_migrations(settings.database_url)
         # Resolved once here, so a generated development key exists before workers start.
         settings.signing_key()
@@ -142,6 +143,16 @@ def _metrics_directory(enabled: bool) -> Iterator[None]:
             shutil.rmtree(directory, ignore_errors=True)
 
 
+def _wait_for_database(database_url: str, seconds: float) -> None:
+    """Wait for a database that is not up yet (logged), or fail with one line."""
+    from app.core.db import DatabaseUnreachable, wait_for_database
+
+    try:
+        wait_for_database(database_url, seconds)
+    except DatabaseUnreachable as exc:
+        fail(str(exc), code=3)
+
+
 def _warn_about_connections(database_url: str, workers: int, per_worker: int) -> None:
     """Warn when this machine's workers alone could take every PostgreSQL connection."""
     from app.core.db import connection_budget_warning, make_engine, server_connection_limits
@@ -156,8 +167,10 @@ def _warn_about_connections(database_url: str, workers: int, per_worker: int) ->
     warning = connection_budget_warning(
         workers=workers,
         per_worker=per_worker,
-        max_connections=limits[0],
-        reserved=limits[1],
+        max_connections=limits.max_connections,
+        reserved=limits.reserved,
+        role_limit=limits.role_limit,
+        role=f"the role {limits.role}",
     )
     if warning:
         typer.echo(f"warning: {warning}", err=True)
@@ -194,7 +207,9 @@ def migrate() -> None:
     from app.core.db import migrate as apply_migrations
     from app.core.db import schema_heads
 
-    applied = apply_migrations(get_settings().database_url)
+    settings = get_settings()
+    _wait_for_database(settings.database_url, settings.db_wait_seconds)
+    applied = apply_migrations(settings.database_url)
     for line in applied:
         typer.echo(f"applied {line}", err=True)
     if not applied:
@@ -271,6 +286,7 @@ def create_admin(
 
     secret = _admin_password(password, password_stdin)
     settings = get_settings()
+    _wait_for_database(settings.database_url, settings.db_wait_seconds)
     apply_migrations(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
@@ -297,6 +313,7 @@ def prune() -> None:
     from app.services import throttle
 
     settings = get_settings()
+    _wait_for_database(settings.database_url, settings.db_wait_seconds)
     engine = make_engine(settings.database_url)
     try:
         with open_session(engine) as session:
@@ -376,6 +393,7 @@ def demo(
     from app.services import demo as demo_data
 
     settings = get_settings()
+    _wait_for_database(settings.database_url, settings.db_wait_seconds)
     apply_migrations(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
@@ -528,6 +546,7 @@ def seal(
     if (process_id is None) == (not due):
         fail("give either a PROCESS_ID or --due")
     settings = get_settings()
+    _wait_for_database(settings.database_url, settings.db_wait_seconds)
     apply_migrations(settings.database_url)
     engine = make_engine(settings.database_url)
     sealed: list[int] = []

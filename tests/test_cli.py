@@ -303,3 +303,52 @@ def test_create_admin_without_a_password_or_terminal_says_how(
     assert "--password-stdin" in result.stderr
     assert "WIJKBUDGET_ADMIN_PASSWORD" in result.stderr
     assert session.exec(select(User)).all() == []
+
+
+def _unreachable_database() -> str:
+    """A PostgreSQL URL on a loopback port nothing listens on: connections are refused."""
+    return f"postgresql+psycopg://wijkbudget:pw-not-shown@127.0.0.1:{_free_port()}/wijkbudget"
+
+
+@pytest.mark.parametrize("command", ["migrate", "serve"])
+def test_without_a_database_a_command_fails_with_one_line(workdir: Path, command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app", command],
+        env=_environment(workdir, DATABASE_URL=_unreachable_database(), DB_WAIT_SECONDS="0"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: the database at postgresql+psycopg://wijkbudget:***@")
+    assert "did not answer within 0 s (DB_WAIT_SECONDS)" in lines[0]
+    assert "pw-not-shown" not in result.stderr
+
+
+def test_serve_waits_for_the_database_logging_each_retry_then_gives_up(workdir: Path) -> None:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "serve"],
+        env=_environment(
+            workdir, DATABASE_URL=_unreachable_database(), DB_WAIT_SECONDS="2", LOG_FORMAT="text"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    waited = time.monotonic() - started
+    assert result.returncode == 3, result.stderr
+    assert waited >= 2
+    assert "Traceback" not in result.stderr
+    *retries, last = result.stderr.strip().splitlines()
+    assert len(retries) >= 2, result.stderr  # 0.5 s, then 1 s, then what is left
+    for line in retries:
+        assert " WARNING " in line
+        assert "does not answer" in line
+        assert "trying again in" in line
+    assert last.startswith("error: the database at ")
+    assert "did not answer within 2 s" in last

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     # GET /metrics answers only a bearer of this token; unset: no /metrics (404) and no
     # per-request figures are kept.
     metrics_token: SecretStr | None = None
+    # How long start-up (serve, migrate and the other commands) waits for a database that
+    # does not answer yet, retrying, before it gives up with one line.
+    db_wait_seconds: float = Field(default=30, ge=0, le=3600)
     # Mail (see app/services/mail.py). SMTP_URL: smtp://user:pass@host:587 (STARTTLS when the
     # server offers it), smtp+starttls:// (STARTTLS required) or smtps://host:465 (implicit
     # TLS). Without it outside production, mail is written as .eml files to MAIL_OUTBOX_DIR.
