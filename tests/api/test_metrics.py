@@ -75,3 +75,8 @@ def test_analysis_and_throttling_are_counted(metered: TestClient) -> None:
     assert _value(metered, seconds) == before[seconds] + 1
     assert _value(metered, invalid) == before[invalid] + 1
     assert _value(metered, throttled) == before[throttled] + 1
+
+
+def test_an_empty_token_setting_is_no_token(database_url: str) -> None:
+    assert make_settings(database_url, metrics_token="").metrics_token is None
+    assert make_settings(database_url, metrics_token="  ").metrics_token is None
