@@ -87,7 +87,8 @@ def serve(
         settings.require_strong_secret()
         settings.require_mail_transport()
         _wait_for_database(settings.database_url, settings.db_wait_seconds)
-        apply_migrations(settings.database_url)
+        for line in apply_migrations(settings.database_url):
+            logging.getLogger("wijkbudget.db").info("applied migration %s", line)
         # Resolved once here, so a generated development key exists before workers start.
         settings.signing_key()
     except ConfigError as exc:

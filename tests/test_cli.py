@@ -165,9 +165,11 @@ def test_serve_migrates_and_serves_on_the_sqlite_default(workdir: Path) -> None:
         assert registered.status_code == 201
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        output, _ = server.communicate(timeout=30)
     assert (workdir / "wijkbudget.db").exists()
     assert (workdir / "wijkbudget.secret").exists()
+    # The new database's revisions, each named once in the log (text lines in development).
+    assert output.decode().count("wijkbudget.db applied migration 0001 user accounts") == 1
 
 
 @pytest.mark.usefixtures("cli_database")
