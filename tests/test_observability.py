@@ -100,7 +100,7 @@ def _until_both_workers_answered(server: ServerProcess, url: str, prefix: str) -
             batch = [f"{prefix}{len(sent) + n}" for n in range(16)]
             sent.extend(batch)
             answers = list(pool.map(lambda rid: _get(url, rid), batch))
-            assert all(a.status_code == 200 for a in answers)
+            assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
             wait_until(
                 lambda: len(_request_lines(server, prefix)) >= len(sent),
                 timeout=WAIT,
