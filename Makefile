@@ -15,7 +15,7 @@ UV ?= $(or $(shell command -v uv 2>/dev/null),$(UV_TOOLS)/bin/uv)
 # The project environment is .venv here, whatever the caller's environment says.
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install lock run demo test lint typecheck unit clients image deploy-check docs i18n bench-tally bench-tally-db bench-vote clean
+.PHONY: install lock run demo test lint typecheck unit clients image deploy-check docs i18n bench-tally bench-tally-db bench-vote bench-observability clean
 
 install: $(STAMP)
 
@@ -93,6 +93,11 @@ bench-tally-db: install
 bench-vote: install
 	@command -v wrk >/dev/null || (apt-get install -y wrk || (apt-get update && apt-get install -y wrk))
 	$(BIN)/python -m bench.vote_load
+
+# Logging and metrics against the same server without them (same run, wrk if installed).
+bench-observability: install
+	@command -v wrk >/dev/null || (apt-get install -y wrk || (apt-get update && apt-get install -y wrk))
+	$(BIN)/python -m bench.observability
 
 clean:
 	rm -rf $(VENV) $(UV_TOOLS) .mypy_cache .ruff_cache .pytest_cache *.egg-info

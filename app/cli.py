@@ -5,6 +5,8 @@ success and non-zero with a message on stderr otherwise.
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -26,6 +28,29 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from app import __version__
+
+        typer.echo(f"wijkbudget {__version__}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version (CHANGELOG.md names its commit) and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Wijkbudget: a participatory-budgeting backend for municipalities."""
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -52,13 +77,19 @@ def serve(
 
     from app.core.config import ConfigError, get_settings
     from app.core.db import migrate as apply_migrations
+    from app.core.logsetup import configure, log_config
 
     settings = get_settings()
+    log_format = settings.effective_log_format
+    # The supervisor's own lines look like the workers' (uvicorn applies the same config).
+    configure(settings.log_level, log_format)
     try:
         settings.require_strong_secret()
         settings.require_mail_transport()
         settings.require_media_store()
-        apply_migrations(settings.database_url)
+        _wait_for_database(settings.database_url, settings.db_wait_seconds)
+        for line in apply_migrations(settings.database_url):
+            logging.getLogger("wijkbudget.db").info("applied migration %s", line)
         # Resolved once here, so a generated development key exists before workers start.
         settings.signing_key()
     except ConfigError as exc:
@@ -73,22 +104,61 @@ def serve(
     )
     typer.echo(f"Wijkbudget on http://{host}:{port} (docs at /docs)", err=True)
     trusted = forwarded_allow_ips or settings.forwarded_allow_ips
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        server_header=False,
-        # A request stuck past its database timeouts is failed by them; this bounds the rest.
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
-        access_log=False,
-        log_level=settings.log_level.lower(),
-        # Uvicorn believes these headers from 127.0.0.1 unless told otherwise; an address a
-        # client can forge must not name its throttle bucket, so only a configured proxy counts.
-        proxy_headers=trusted is not None,
-        forwarded_allow_ips=trusted or "",
-    )
+    with _metrics_directory(settings.metrics_token is not None):
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            server_header=False,
+            # A request stuck past its database timeouts is failed by them; this bounds the
+            # rest.
+            timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
+            access_log=False,
+            log_level=settings.log_level.lower(),
+            # Every process uvicorn starts (each worker too) applies this: one set-up for all.
+            log_config=log_config(settings.log_level, log_format),
+            # Uvicorn believes these headers from 127.0.0.1 unless told otherwise; an address
+            # a client can forge must not name its throttle bucket, so only a configured
+            # proxy counts.
+            proxy_headers=trusted is not None,
+            forwarded_allow_ips=trusted or "",
+        )
+
+
+@contextmanager
+def _metrics_directory(enabled: bool) -> Iterator[None]:
+    """With metrics on, an empty PROMETHEUS_MULTIPROC_DIR for the workers to share (the
+    operator's, emptied, or a temporary one removed afterwards), set before they start."""
+    import os
+    import shutil
+    import tempfile
+
+    from app.core.metrics import MULTIPROC_ENV, prepare_directory
+
+    if not enabled:
+        yield
+        return
+    given = os.environ.get(MULTIPROC_ENV)
+    directory = Path(given or tempfile.mkdtemp(prefix="wijkbudget-metrics-"))
+    prepare_directory(directory)
+    os.environ[MULTIPROC_ENV] = str(directory)
+    try:
+        yield
+    finally:
+        if given is None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _wait_for_database(database_url: str, seconds: float) -> None:
+    """Wait for a database that is not up yet (logged), or fail with one line."""
+    from app.core.db import DatabaseUnreachable, wait_for_database
+
+    try:
+        wait_for_database(database_url, seconds)
+    except DatabaseUnreachable as exc:
+        fail(str(exc), code=3)
 
 
 def _warn_about_connections(database_url: str, workers: int, per_worker: int) -> None:
@@ -105,8 +175,10 @@ def _warn_about_connections(database_url: str, workers: int, per_worker: int) ->
     warning = connection_budget_warning(
         workers=workers,
         per_worker=per_worker,
-        max_connections=limits[0],
-        reserved=limits[1],
+        max_connections=limits.max_connections,
+        reserved=limits.reserved,
+        role_limit=limits.role_limit,
+        role=f"the role {limits.role}",
     )
     if warning:
         typer.echo(f"warning: {warning}", err=True)
@@ -135,22 +207,83 @@ def _warn_about_unverified_voters(database_url: str) -> None:
 
 @cli.command()
 def migrate() -> None:
-    """Apply every pending database migration (safe to run repeatedly)."""
+    """Apply every pending database migration (safe to run repeatedly).
+
+    Prints each revision it applies, one line each, or that the database was up to date.
+    """
     from app.core.config import get_settings
     from app.core.db import migrate as apply_migrations
+    from app.core.db import schema_heads
 
-    apply_migrations(get_settings().database_url)
-    typer.echo("database is up to date", err=True)
+    settings = get_settings()
+    _wait_for_database(settings.database_url, settings.db_wait_seconds)
+    applied = apply_migrations(settings.database_url)
+    for line in applied:
+        typer.echo(f"applied {line}", err=True)
+    if not applied:
+        typer.echo(f"database is up to date at {', '.join(schema_heads())}", err=True)
+
+
+ADMIN_PASSWORD_ENV = "WIJKBUDGET_ADMIN_PASSWORD"
+
+
+def _interactive() -> bool:
+    import sys
+
+    return sys.stdin.isatty()
+
+
+def _admin_password(given: str | None, from_stdin: bool) -> str:
+    """The password from stdin, the option, the environment or a prompt, in that order.
+
+    The option shows in `ps` and the shell history; stdin and the environment do not, and a
+    prompt (on a terminal, hidden and asked twice) leaves no trace at all."""
+    import os
+    import sys
+
+    if from_stdin:
+        if given is not None:
+            fail("give the password either with --password or on stdin, not both")
+        line = sys.stdin.readline()
+        password = line.removesuffix("\n").removesuffix("\r")
+        if not password:
+            fail("--password-stdin: no password on stdin")
+        return password
+    if given is not None:
+        return given
+    from_env = os.environ.get(ADMIN_PASSWORD_ENV)
+    if from_env:
+        return from_env
+    if _interactive():
+        prompted: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return prompted
+    fail(
+        f"no password: run it on a terminal to be asked, or give it on stdin "
+        f"(--password-stdin) or in {ADMIN_PASSWORD_ENV}"
+    )
 
 
 @cli.command("create-admin")
 def create_admin(
     email: Annotated[str, typer.Option(help="The admin's email.")],
-    password: Annotated[str, typer.Option(help="At least 10 characters.")],
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="At least 10 characters. Visible to other users in `ps` and kept in the "
+            "shell history: prefer the prompt, --password-stdin or "
+            f"{ADMIN_PASSWORD_ENV}.",
+        ),
+    ] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+    ] = False,
 ) -> None:
     """Create an admin account, or make an existing account admin and set its password.
 
-    Applies pending migrations first, so it works on a new database.
+    The password: asked for (hidden, twice) on a terminal; else the first line of stdin with
+    --password-stdin, or the WIJKBUDGET_ADMIN_PASSWORD environment variable. Applies pending
+    migrations first, so it works on a new database.
     """
     from pydantic import ValidationError
 
@@ -159,12 +292,14 @@ def create_admin(
     from app.core.db import migrate as apply_migrations
     from app.services import accounts
 
+    secret = _admin_password(password, password_stdin)
     settings = get_settings()
+    _wait_for_database(settings.database_url, settings.db_wait_seconds)
     apply_migrations(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
         with open_session(engine) as session:
-            user, created = accounts.ensure_admin(session, email=email, password=password)
+            user, created = accounts.ensure_admin(session, email=email, password=secret)
             session.commit()
     except ValidationError as exc:
         fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
@@ -186,6 +321,7 @@ def prune() -> None:
     from app.services import throttle
 
     settings = get_settings()
+    _wait_for_database(settings.database_url, settings.db_wait_seconds)
     engine = make_engine(settings.database_url)
     try:
         with open_session(engine) as session:
@@ -265,6 +401,7 @@ def demo(
     from app.services import demo as demo_data
 
     settings = get_settings()
+    _wait_for_database(settings.database_url, settings.db_wait_seconds)
     apply_migrations(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
@@ -417,6 +554,7 @@ def seal(
     if (process_id is None) == (not due):
         fail("give either a PROCESS_ID or --due")
     settings = get_settings()
+    _wait_for_database(settings.database_url, settings.db_wait_seconds)
     apply_migrations(settings.database_url)
     engine = make_engine(settings.database_url)
     sealed: list[int] = []

@@ -18,8 +18,10 @@ from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 
 from app import __version__
+from app.core import metrics
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine
+from app.core.logsetup import ensure_configured
 from app.core.middleware import (
     BodySizeLimitMiddleware,
     BodyTimeoutMiddleware,
@@ -50,6 +52,7 @@ from app.routers import (
     rounds,
     users,
 )
+from app.routers import metrics as metrics_router
 from app.routers.deps import API_PREFIX, get_current_user, get_optional_user
 from app.services.mail import MAIL_SENDER_CONNECTIONS, Mailer, make_mailer, sender_loop
 from app.services.media import make_store
@@ -67,6 +70,7 @@ Every error is `application/problem+json` with a stable `code`.
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    ensure_configured(settings.log_level, settings.effective_log_format)
     settings.require_strong_secret()
     settings.require_mail_transport()
     settings.require_media_store()
@@ -88,12 +92,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     admitted = settings.db_pool_size + settings.db_max_overflow
     mailer = make_mailer(settings)
+    metrics_on = settings.metrics_token is not None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Sync handlers need a thread beyond every connection slot (see app/core/slots.py).
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = max(limiter.total_tokens, admitted + 10)
+        if metrics_on:
+            metrics.watch_pool(engine, admitted)
         sender = _start_mail_sender(sender_engine, mailer, settings.mail_sender_interval_seconds)
         yield
         if sender is not None:
@@ -102,6 +109,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await sender
         engine.dispose()
         sender_engine.dispose()
+        if metrics_on:
+            metrics.unwatch_pool(engine, admitted)
+            metrics.worker_stopped()
 
     app = FastAPI(
         title="Wijkbudget",
@@ -123,6 +133,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.include_router(health.router)
+    if metrics_on:
+        app.include_router(metrics_router.router)
     for module in (
         auth,
         users,
@@ -162,10 +174,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
         expose_headers=["X-Request-ID", "Retry-After"],
     )
-    app.add_middleware(RequestContextMiddleware, hsts=settings.environment == "production")
+    app.add_middleware(
+        RequestContextMiddleware,
+        hsts=settings.environment == "production",
+        log_requests=settings.log_requests,
+        metrics=metrics_on,
+    )
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    logging.getLogger("wijkbudget").setLevel(settings.log_level.upper())
     return app
 
 

@@ -59,7 +59,7 @@ stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; }
 smoke() { "$ROOT/.venv/bin/python" "$ROOT/ci/smoke.py" "$@"; }
 step() { echo "== deploy: $*"; }
 
-PREV="${PREVIOUS_RELEASE:-$(grep -m1 -oE 'cut from commit [0-9a-f]{7,40}' "$ROOT/CHANGELOG.md" | awk "{print \$4}")}"
+PREV="${PREVIOUS_RELEASE:-$(grep -m1 -oE '^## [0-9][0-9.]* \(cut from [0-9a-f]{7,40}' "$ROOT/CHANGELOG.md" | grep -oE '[0-9a-f]{7,40}$')}"
 [ -n "$PREV" ] || { echo "CHANGELOG.md names no release commit" >&2; exit 1; }
 step "previous release $PREV: install it from its own lock"
 git -C "$ROOT" worktree add -q --detach "$WORK/prev" "$PREV"

@@ -61,6 +61,8 @@ def run_migrations_online() -> None:
                 connection=connection,
                 target_metadata=metadata,
                 render_as_batch=is_sqlite,
+                # `wijkbudget migrate` names each revision it applies (app.core.db.migrate).
+                on_version_apply=config.attributes.get("on_version_apply", ()),
             )
             with context.begin_transaction():
                 context.run_migrations()

@@ -21,6 +21,7 @@ from app.models.user import Role, User
 from tests.factories import make_user
 
 runner = CliRunner()
+MIGRATIONS = Path(__file__).parent.parent / "migrations" / "versions"
 
 
 def test_every_command_explains_itself() -> None:
@@ -102,21 +103,34 @@ def test_serve_refuses_a_weak_key_outside_development(workdir: Path) -> None:
     assert not (workdir / "wijkbudget.db").exists()
 
 
-def test_migrate_prints_no_alembic_chatter(workdir: Path) -> None:
-    """An operator sees one line, not Alembic's INFO lines about its implementation."""
-    result = subprocess.run(
-        [sys.executable, "-m", "app", "migrate"],
-        env=_environment(workdir),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+def test_migrate_names_each_revision_it_applies_and_nothing_else(workdir: Path) -> None:
+    """An operator sees a line per revision applied, or one line saying where the schema
+    stands; not Alembic's INFO lines about its implementation."""
+    from app.core.db import schema_heads
+
+    def migrate() -> list[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "app", "migrate"],
+            env=_environment(workdir),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        for chatter in ("Context impl", "Will assume transactional DDL", "Running upgrade"):
+            assert chatter not in result.stderr
+        return result.stderr.strip().splitlines()
+
+    first = migrate()
     assert (workdir / "wijkbudget.db").exists()
-    assert result.stderr.strip() == "database is up to date"
-    for chatter in ("Context impl", "Will assume transactional DDL", "Running upgrade"):
-        assert chatter not in result.stderr
+    revisions = [line.split()[1] for line in first]
+    assert all(line.startswith("applied ") for line in first), first
+    assert revisions[0] == "0001"
+    assert len(revisions) == len(set(revisions)) == len(list(MIGRATIONS.glob("0*.py")))
+    assert revisions[-1] == schema_heads()[0]
+    assert first[0] == "applied 0001 user accounts"
+    assert migrate() == [f"database is up to date at {', '.join(schema_heads())}"]
 
 
 def test_serve_migrates_and_serves_on_the_sqlite_default(workdir: Path) -> None:
@@ -151,9 +165,11 @@ def test_serve_migrates_and_serves_on_the_sqlite_default(workdir: Path) -> None:
         assert registered.status_code == 201
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        output, _ = server.communicate(timeout=30)
     assert (workdir / "wijkbudget.db").exists()
     assert (workdir / "wijkbudget.secret").exists()
+    # The new database's revisions, each named once in the log (text lines in development).
+    assert output.decode().count("wijkbudget.db applied migration 0001 user accounts") == 1
 
 
 @pytest.mark.usefixtures("cli_database")
@@ -212,3 +228,129 @@ def test_tally_table_and_errors(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "error:" in result.stderr
     assert runner.invoke(cli, ["tally", str(broken), "--rule", "borda"]).exit_code == 2
+
+
+def _admin(session: Session, email: str) -> User:
+    session.expire_all()
+    return session.exec(select(User).where(User.email == email)).one()
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_create_admin_reads_the_password_from_stdin(session: Session) -> None:
+    result = runner.invoke(
+        cli,
+        ["create-admin", "--email", "a@gemeente.nl", "--password-stdin"],
+        input="from stdin, unseen\n",
+    )
+    assert result.exit_code == 0, result.output
+    admin = _admin(session, "a@gemeente.nl")
+    assert admin.role == Role.admin
+    assert security.verify_password("from stdin, unseen", admin.password_hash)
+    # Nothing on stdin is refused, not taken as an empty password.
+    empty = runner.invoke(
+        cli, ["create-admin", "--email", "b@gemeente.nl", "--password-stdin"], input=""
+    )
+    assert empty.exit_code == 1
+    assert "stdin" in empty.stderr
+    both = runner.invoke(
+        cli,
+        ["create-admin", "--email", "b@gemeente.nl", "--password-stdin", "--password", "x" * 12],
+        input="y" * 12 + "\n",
+    )
+    assert both.exit_code == 1
+    assert "not both" in both.stderr
+    assert session.exec(select(User).where(User.email == "b@gemeente.nl")).first() is None
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_create_admin_reads_the_password_from_the_environment(session: Session) -> None:
+    result = runner.invoke(
+        cli,
+        ["create-admin", "--email", "a@gemeente.nl"],
+        env={"WIJKBUDGET_ADMIN_PASSWORD": "from the environment"},
+    )
+    assert result.exit_code == 0, result.output
+    assert security.verify_password(
+        "from the environment", _admin(session, "a@gemeente.nl").password_hash
+    )
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_create_admin_asks_on_a_terminal_hidden_and_twice(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.cli._interactive", lambda: True)
+    monkeypatch.delenv("WIJKBUDGET_ADMIN_PASSWORD", raising=False)
+    mistyped = runner.invoke(
+        cli,
+        ["create-admin", "--email", "a@gemeente.nl"],
+        input="typed at the prompt\ntyped at the promtp\ntyped at the prompt\ntyped at the prompt\n",
+    )
+    assert mistyped.exit_code == 0, mistyped.output
+    assert "Password" in mistyped.output
+    assert "do not match" in mistyped.output  # asked again after the mismatch
+    assert "typed at the prompt" not in mistyped.output  # hidden: not echoed
+    assert security.verify_password(
+        "typed at the prompt", _admin(session, "a@gemeente.nl").password_hash
+    )
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_create_admin_without_a_password_or_terminal_says_how(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WIJKBUDGET_ADMIN_PASSWORD", raising=False)
+    result = runner.invoke(cli, ["create-admin", "--email", "a@gemeente.nl"], input="")
+    assert result.exit_code == 1
+    assert "--password-stdin" in result.stderr
+    assert "WIJKBUDGET_ADMIN_PASSWORD" in result.stderr
+    assert session.exec(select(User)).all() == []
+
+
+def _unreachable_database() -> str:
+    """A PostgreSQL URL on a loopback port nothing listens on: connections are refused."""
+    return f"postgresql+psycopg://wijkbudget:pw-not-shown@127.0.0.1:{_free_port()}/wijkbudget"
+
+
+@pytest.mark.parametrize("command", ["migrate", "serve"])
+def test_without_a_database_a_command_fails_with_one_line(workdir: Path, command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app", command],
+        env=_environment(workdir, DATABASE_URL=_unreachable_database(), DB_WAIT_SECONDS="0"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: the database at postgresql+psycopg://wijkbudget:***@")
+    assert "did not answer within 0 s (DB_WAIT_SECONDS)" in lines[0]
+    assert "pw-not-shown" not in result.stderr
+
+
+def test_serve_waits_for_the_database_logging_each_retry_then_gives_up(workdir: Path) -> None:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "serve"],
+        env=_environment(
+            workdir, DATABASE_URL=_unreachable_database(), DB_WAIT_SECONDS="2", LOG_FORMAT="text"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    waited = time.monotonic() - started
+    assert result.returncode == 3, result.stderr
+    assert waited >= 2
+    assert "Traceback" not in result.stderr
+    *retries, last = result.stderr.strip().splitlines()
+    assert len(retries) >= 2, result.stderr  # 0.5 s, then 1 s, then what is left
+    for line in retries:
+        assert " WARNING " in line
+        assert "does not answer" in line
+        assert "trying again in" in line
+    assert last.startswith("error: the database at ")
+    assert "did not answer within 2 s" in last

@@ -116,6 +116,17 @@ class Settings(BaseSettings):
     image_jobs: int = Field(default=2, ge=1, le=64)
     image_uploads_per_hour: int = Field(default=30, ge=1)
     log_level: str = "INFO"
+    # `json` (one object per line, fields in app/core/logsetup.py) or `text`; unset: json in
+    # production, where a collector reads the lines, text elsewhere.
+    log_format: Literal["json", "text"] | None = None
+    # A line per request (the request log); off only to measure what it costs.
+    log_requests: bool = True
+    # GET /metrics answers only a bearer of this token; unset: no /metrics (404) and no
+    # per-request figures are kept.
+    metrics_token: SecretStr | None = None
+    # How long start-up (serve, migrate and the other commands) waits for a database that
+    # does not answer yet, retrying, before it gives up with one line.
+    db_wait_seconds: float = Field(default=30, ge=0, le=3600)
     # Mail (see app/services/mail.py). SMTP_URL: smtp://user:pass@host:587 (STARTTLS when the
     # server offers it), smtp+starttls:// (STARTTLS required) or smtps://host:465 (implicit
     # TLS). Without it outside production, mail is written as .eml files to MAIL_OUTBOX_DIR.
@@ -154,6 +165,15 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `METRICS_TOKEN=` (compose passes an unset variable so) means no metrics, not an
+        # empty token.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _psycopg_driver(cls, value: str) -> str:
@@ -166,6 +186,12 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def effective_log_format(self) -> Literal["json", "text"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.environment == "production" else "text"
 
     @property
     def require_verified_voters(self) -> bool:

@@ -5,18 +5,26 @@ rolls back when it raises, before the response is sent, so a client never sees a
 for data that was not stored. The schema comes only from the Alembic revisions.
 """
 
+import logging
+import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
 import migrations
+
+log = logging.getLogger("wijkbudget.db")
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 15.0
 _WRITE = "wijkbudget_write"
@@ -39,8 +47,12 @@ def make_engine(
     defaults (no limit), for commands such as migrations that may legitimately wait."""
     if "poolclass" not in kwargs and ":memory:" not in url:
         kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+    # A database error's text would otherwise carry the statement's parameters (a password
+    # hash, a ballot's choices, a receipt) into the log.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         busy = SQLITE_BUSY_TIMEOUT_SECONDS if lock_timeout is None else lock_timeout
+        kwargs.pop("connect_args", None)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": busy}, **kwargs
         )
@@ -168,13 +180,79 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def migrate(url: str, revision: str = "heads") -> None:
-    """Bring the database schema up to `revision` (idempotent). The default, every head,
-    lets features developed side by side add revisions on the same parent."""
+def migrate(url: str, revision: str = "heads") -> list[str]:
+    """Bring the database schema up to `revision` (idempotent) and say what was applied:
+    one line per revision ("0010 mail and accounts: ..."), in the order applied; empty when
+    the schema was up to date. The default, every head, lets features developed side by side
+    add revisions on the same parent."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), revision)
+    config = alembic_config(url)
+    applied: list[str] = []
+
+    def on_version_apply(*, step: Any, **_kwargs: Any) -> None:
+        if step.is_upgrade:
+            for script in step.up_revisions:
+                applied.append(f"{script.revision} {script.doc}")
+
+    config.attributes["on_version_apply"] = [on_version_apply]
+    command.upgrade(config, revision)
+    return applied
+
+
+def schema_heads() -> list[str]:
+    """The newest revisions the code knows: where `migrate` leaves the database."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return sorted(script.get_heads())
+
+
+class DatabaseUnreachable(Exception):
+    """The database did not answer within the wait; the message is one line for an operator."""
+
+
+def wait_for_database(url: str, seconds: float) -> None:
+    """Return once the database answers; until then retry, each failure logged, for up to
+    `seconds` (DB_WAIT_SECONDS), then raise `DatabaseUnreachable`.
+
+    A database started beside the servers (compose, a reboot) often answers a few seconds
+    after them; waiting here turns that race into a logged pause instead of a crash."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return
+    shown = parsed.render_as_string(hide_password=True)
+    # An address that drops packets must not hold one attempt for minutes.
+    timeout = max(1, min(10, math.ceil(seconds)))
+    engine = make_engine(url, poolclass=NullPool, connect_args={"connect_timeout": timeout})
+    deadline = time.monotonic() + seconds
+    delay = 0.5
+    try:
+        while True:
+            try:
+                with engine.connect() as connection:
+                    connection.exec_driver_sql("SELECT 1")
+                return
+            except OperationalError as exc:
+                reason = str(exc.orig or exc).strip().splitlines()[0]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise DatabaseUnreachable(
+                        f"the database at {shown} did not answer within {seconds:g} s "
+                        f"(DB_WAIT_SECONDS): {reason}"
+                    ) from None
+                pause = min(delay, left)
+                log.warning(
+                    "the database at %s does not answer (%s); trying again in %.1f s, "
+                    "for %.1f s more",
+                    shown,
+                    reason,
+                    pause,
+                    left,
+                )
+                time.sleep(pause)
+                delay = min(delay * 2, 5.0)
+    finally:
+        engine.dispose()
 
 
 def ping(engine: Engine) -> bool:
@@ -191,29 +269,58 @@ def ping(engine: Engine) -> bool:
 CONNECTION_HEADROOM = 5
 
 
+class ConnectionLimits(NamedTuple):
+    max_connections: int
+    reserved: int  # for superusers and reserved roles
+    role: str
+    # The role's CONNECTION LIMIT (pg_roles.rolconnlimit); -1: none, or a superuser's.
+    role_limit: int = -1
+
+
 def connection_budget_warning(
-    *, workers: int, per_worker: int, max_connections: int, reserved: int
+    *,
+    workers: int,
+    per_worker: int,
+    max_connections: int,
+    reserved: int,
+    role_limit: int = -1,
+    role: str = "the role",
 ) -> str | None:
     """Why `workers` processes of `per_worker` connections each (pool size + overflow) may
-    exhaust PostgreSQL, or None. Counts this machine only: with several machines the sum
-    over all of them must fit (the README's connection arithmetic)."""
+    exhaust PostgreSQL, or None: the server's connections, or the role's own CONNECTION
+    LIMIT when it has one and it is the smaller. Counts this machine only: with several
+    machines the sum over all of them must fit (the README's connection arithmetic). The
+    headroom is taken from both: migrations and commands usually connect as the same role."""
     available = max_connections - reserved - CONNECTION_HEADROOM
     wanted = workers * per_worker
+    head = (
+        f"{workers} workers x {per_worker} connections (DB_POOL_SIZE + DB_MAX_OVERFLOW, and "
+        f"the mail sender's) = {wanted}"
+    )
+    if role_limit >= 0 and role_limit - CONNECTION_HEADROOM < available:
+        role_available = max(role_limit - CONNECTION_HEADROOM, 0)
+        if wanted <= role_available:
+            return None
+        return (
+            f"{head} may exceed the {role_available} connections {role} may open (its "
+            f"CONNECTION LIMIT {role_limit} - {CONNECTION_HEADROOM} for migrations and "
+            "commands); lower the pool settings or the workers, or raise the role's limit "
+            "(ALTER ROLE ... CONNECTION LIMIT)"
+        )
     if wanted <= available:
         return None
     return (
-        f"{workers} workers x {per_worker} connections (DB_POOL_SIZE + DB_MAX_OVERFLOW, and "
-        f"the mail sender's) = {wanted} may exceed the {available} PostgreSQL connections "
-        "available "
+        f"{head} may exceed the {available} PostgreSQL connections available "
         f"(max_connections {max_connections} - {reserved} reserved - {CONNECTION_HEADROOM} "
         "for migrations and commands); lower the pool settings or the workers, or raise "
         "max_connections"
     )
 
 
-def server_connection_limits(engine: Engine) -> tuple[int, int] | None:
-    """PostgreSQL's (max_connections, connections reserved for superusers and roles), or
-    None on SQLite or when the server cannot be asked."""
+def server_connection_limits(engine: Engine) -> ConnectionLimits | None:
+    """PostgreSQL's max_connections, the connections reserved for superusers and roles,
+    and the connecting role with its own limit; None on SQLite or when the server cannot
+    be asked."""
     if engine.dialect.name != "postgresql":
         return None
     try:
@@ -225,8 +332,17 @@ def server_connection_limits(engine: Engine) -> tuple[int, int] | None:
                     "'reserved_connections')"
                 ).all()
             )
+            role, role_limit, superuser = connection.exec_driver_sql(
+                "SELECT rolname, rolconnlimit, rolsuper FROM pg_roles WHERE rolname = current_user"
+            ).one()
     except Exception:  # a startup hint only: never stop the server over it
         return None
     names = ("superuser_reserved_connections", "reserved_connections")
     reserved = sum(int(settings.get(name, "0")) for name in names)
-    return int(settings["max_connections"]), reserved
+    return ConnectionLimits(
+        max_connections=int(settings["max_connections"]),
+        reserved=reserved,
+        role=str(role),
+        # A superuser's connection limit is not enforced.
+        role_limit=-1 if superuser else int(role_limit),
+    )

@@ -15,10 +15,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.i18n import N_, _t, negotiate, render_text
 from app.core.i18n import Message as I18nMessage
+from app.core.logsetup import request_id_var
 from app.core.logtext import log_path, log_safe
+from app.core.metrics import record_request, route_template
 from app.core.problems import TranslatedHTTPException, problem_body, unexpected_response
 
 log = logging.getLogger("wijkbudget.request")
+_errors = logging.getLogger("wijkbudget")
 
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 SECURITY_HEADERS = {
@@ -45,11 +48,16 @@ def must_not_store(method: str, path: str, headers: Headers) -> bool:
 
 class RequestContextMiddleware:
     """Tags every request with an id (a valid `X-Request-ID` is kept, else one is made),
-    echoes it, adds the security headers and logs one line per request."""
+    echoes it, adds the security headers, logs one line per request (`log_requests`) and
+    counts it by route template (`metrics`)."""
 
-    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
+    def __init__(
+        self, app: ASGIApp, *, hsts: bool = False, log_requests: bool = True, metrics: bool = False
+    ) -> None:
         self.app = app
         self.hsts = hsts
+        self.log_requests = log_requests
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,6 +67,10 @@ class RequestContextMiddleware:
         given = request_headers.get("x-request-id", "")
         request_id = given if _VALID_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        # Every record made while this request runs carries its id; not reset afterwards,
+        # since the handler of an unexpected error logs after this middleware (each request
+        # is a task of its own, so the value goes no further).
+        request_id_var.set(request_id)
         no_store = must_not_store(scope["method"], scope["path"], request_headers)
         started = time.perf_counter()
         status = 500
@@ -81,15 +93,27 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            # The path is the client's text (decoded: `%0A` is a newline), so it is escaped.
-            log.info(
-                "%s %s %s %.1fms request_id=%s",
-                log_safe(scope["method"]),
-                log_path(scope["path"]),
-                status,
-                (time.perf_counter() - started) * 1000,
-                request_id,
-            )
+            seconds = time.perf_counter() - started
+            if self.metrics:
+                record_request(scope["method"], route_template(scope), status, seconds)
+            if self.log_requests:
+                # The path is the client's text (decoded: `%0A` is a newline), so it is
+                # escaped; receipts are masked; the query string is never logged.
+                method, path = log_safe(scope["method"]), log_path(scope["path"])
+                duration_ms = round(seconds * 1000, 1)
+                log.info(
+                    "%s %s %s %.1fms",
+                    method,
+                    path,
+                    status,
+                    duration_ms,
+                    extra={
+                        "method": method,
+                        "path": path,
+                        "status": status,
+                        "duration_ms": duration_ms,
+                    },
+                )
 
 
 class UnexpectedErrorMiddleware:
@@ -117,7 +141,7 @@ class UnexpectedErrorMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception:
-            log.exception(
+            _errors.exception(
                 "unhandled error on %s %s request_id=%s",
                 log_safe(scope["method"]),
                 log_path(scope["path"]),

@@ -51,7 +51,7 @@ from app.core.i18n import (
     negotiate,
     render_text,
 )
-from app.core.logtext import log_safe
+from app.core.logtext import log_path, log_safe
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:wijkbudget:problem:"
@@ -300,7 +300,7 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResp
     log.warning(
         "database unavailable on %s %s: %s: %s request_id=%s",
         log_safe(request.method),
-        log_safe(request.url.path),
+        log_path(request.url.path),
         type(cause).__name__,
         log_safe(first_line),
         request.scope.get("state", {}).get("request_id", "-"),

@@ -15,6 +15,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from app.core.metrics import waiting_for_connection
+
 
 class ConnectionSlots:
     """An asyncio semaphore of `limit` slots for the running event loop.
@@ -36,5 +38,14 @@ class ConnectionSlots:
 
     @asynccontextmanager
     async def held(self) -> AsyncIterator[None]:
-        async with self._current():
+        semaphore = self._current()
+        if semaphore.locked():
+            # Counted while it waits: requests queueing for the database (GET /metrics).
+            with waiting_for_connection():
+                await semaphore.acquire()
+        else:
+            await semaphore.acquire()
+        try:
             yield
+        finally:
+            semaphore.release()

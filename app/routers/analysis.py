@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from app.core import metrics
 from app.core.errors import InvalidPabulib, PayloadTooLarge, TooManyAttempts
 from app.core.problems import problem_responses
 from app.models.analysis import Analysis
@@ -49,7 +50,7 @@ async def tally(
         body = await request.body()
     # The tally takes seconds on a large file: off the event loop.
     return await run_in_threadpool(
-        analysis.tally_file,
+        metrics.timed_analysis(analysis.tally_file),
         session,
         body=body,
         address=address,

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from app import __version__
 from app.core.db import ping
 from app.routers.deps import hold_connection_slot
 
@@ -16,9 +17,13 @@ class Health(BaseModel):
     status: str
 
 
-@router.get("/healthz", response_model=Health, summary="The process is alive")
-def healthz() -> Health:
-    return Health(status="ok")
+class Liveness(Health):
+    version: str  # the release (pyproject.toml, CHANGELOG.md) this process runs
+
+
+@router.get("/healthz", response_model=Liveness, summary="The process is alive, and its version")
+def healthz() -> Liveness:
+    return Liveness(status="ok", version=__version__)
 
 
 @router.get(

@@ -47,6 +47,7 @@ from sqlmodel import Session, col, func, select
 
 from app.core.config import Settings
 from app.core.db import open_session
+from app.core.metrics import OutboxFigures
 from app.models.base import utcnow
 from app.models.common import Page
 from app.models.mail import (
@@ -596,3 +597,19 @@ async def sender_loop(engine: Engine, mailer: Mailer, interval: float) -> None:
         except Exception:
             log.exception("mail sender pass failed; trying again in %s s", interval)
         await asyncio.sleep(interval)
+
+
+def outbox_figures(engine: Engine) -> OutboxFigures:
+    """How many mails wait and have failed for good, and how long the oldest has waited:
+    for GET /metrics, read when scraped."""
+    with open_session(engine, write=False) as session:
+        pending, oldest = session.exec(
+            select(func.count(), func.min(OutgoingMail.created_at)).where(
+                OutgoingMail.status == MailStatus.pending
+            )
+        ).one()
+        failed = session.exec(
+            select(func.count()).where(OutgoingMail.status == MailStatus.failed)
+        ).one()
+    age = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+    return OutboxFigures(pending=pending, failed=failed, oldest_pending_age_seconds=age)

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete, func, or_, text
 from sqlmodel import Session, col, select
 
+from app.core import metrics
 from app.core.config import Settings
 from app.core.db import separate_transaction
 from app.core.errors import TooManyAttempts
@@ -161,6 +162,8 @@ def reserve(
                     ThrottleEvent.bucket == bucket, col(ThrottleEvent.expires_at) > now
                 )
             ).one()
+            if count >= rule.limit:
+                metrics.record_throttled(bucket.partition(":")[0])
             refuse_beyond(rule, count=count, first_expiry=first_expiry, now=now, what=what)
         events = [
             ThrottleEvent(bucket=bucket, at=now, expires_at=now + rule.window)

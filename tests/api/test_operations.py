@@ -15,7 +15,9 @@ from tests.servers import ServerProcess
 
 
 def test_health_and_readiness(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+    from importlib.metadata import version
+
+    assert client.get("/healthz").json() == {"status": "ok", "version": version("wijkbudget")}
     assert client.get("/readyz").status_code == 200
 
 
