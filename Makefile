@@ -15,7 +15,7 @@ UV ?= $(or $(shell command -v uv 2>/dev/null),$(UV_TOOLS)/bin/uv)
 # The project environment is .venv here, whatever the caller's environment says.
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install lock run demo test lint typecheck unit clients image deploy-check docs i18n bench-tally bench-tally-db bench-vote bench-observability clean
+.PHONY: install lock run demo test test-fast lint typecheck unit clients image deploy-check docs i18n bench-tally bench-tally-db bench-vote bench-observability clean
 
 install: $(STAMP)
 
@@ -64,6 +64,11 @@ unit: install
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# The inner loop: everything but the tests marked slow (real servers, a browser, fuzzing,
+# large elections), on both cores. `make test` stays the whole suite.
+test-fast: install
+	$(BIN)/pytest -q -n 2 -m "not slow"
 
 # The documentation site: the API reference generated from the OpenAPI document, then
 # MkDocs in strict mode (a broken link or anchor fails). Output in site/.

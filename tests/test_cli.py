@@ -88,6 +88,7 @@ def _environment(workdir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_serve_refuses_a_weak_key_outside_development(workdir: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "app", "serve"],
@@ -133,6 +134,7 @@ def test_migrate_names_each_revision_it_applies_and_nothing_else(workdir: Path) 
     assert migrate() == [f"database is up to date at {', '.join(schema_heads())}"]
 
 
+@pytest.mark.slow
 def test_serve_migrates_and_serves_on_the_sqlite_default(workdir: Path) -> None:
     port = _free_port()
     server = subprocess.Popen(
@@ -330,6 +332,7 @@ def test_without_a_database_a_command_fails_with_one_line(workdir: Path, command
     assert "pw-not-shown" not in result.stderr
 
 
+@pytest.mark.slow
 def test_serve_waits_for_the_database_logging_each_retry_then_gives_up(workdir: Path) -> None:
     started = time.monotonic()
     result = subprocess.run(

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -42,6 +43,7 @@ def test_the_revisions_have_one_head() -> None:
     assert len(heads) == 1, heads
 
 
+@pytest.mark.slow
 def test_replicas_migrating_an_empty_database_at_once_all_succeed(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -25,6 +25,8 @@ from tests.factories import auth, make_user, make_voting_process
 from tests.helpers import wait_until
 from tests.servers import ServerProcess
 
+pytestmark = pytest.mark.slow
+
 TOKEN = "metrics-token-for-the-test"
 WAIT = 30.0
 REQUEST_FIELDS = {"time", "level", "logger", "pid", "message", "request_id"}

@@ -14,6 +14,8 @@ from sqlalchemy import Engine
 from tests.helpers import API
 from tests.servers import ServerProcess
 
+pytestmark = pytest.mark.slow
+
 SLOW_CLIENTS = 40
 ANSWER_WITHIN = 1.0  # seconds
 WAIT = 30.0  # seconds any awaited state may take on a loaded 2-core machine

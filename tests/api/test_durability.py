@@ -29,6 +29,8 @@ from tests.factories import make_user, make_voting_process, token_for
 from tests.helpers import assert_problem, recompute_digest, wait_until
 from tests.servers import ServerProcess, backends_waiting_on_locks, sqlite_write_lock
 
+pytestmark = pytest.mark.slow
+
 WAIT = 30.0  # seconds any awaited state may take on a loaded 2-core machine
 
 

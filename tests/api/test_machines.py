@@ -26,6 +26,8 @@ from tests.factories import make_process, make_user, make_voting_process, token_
 from tests.helpers import all_at_once, assert_problem
 from tests.servers import ServerProcess
 
+pytestmark = pytest.mark.slow
+
 T = TypeVar("T")
 
 

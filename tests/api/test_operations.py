@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
@@ -12,6 +13,8 @@ from tests.api.test_accounts import NEW_USER
 from tests.conftest import make_settings
 from tests.helpers import API, assert_problem
 from tests.servers import ServerProcess
+
+pytestmark = pytest.mark.slow
 
 
 def test_health_and_readiness(client: TestClient) -> None:

@@ -27,6 +27,8 @@ from tests.conftest import TEST_SECRET
 from tests.factories import make_user, make_voting_process, token_for
 from tests.servers import ServerProcess
 
+pytestmark = pytest.mark.slow
+
 HERE = Path(__file__).resolve().parent
 AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = "/usr/bin/chromium"

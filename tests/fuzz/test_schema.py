@@ -22,6 +22,8 @@ from app.models.user import Role
 from tests.conftest import make_settings
 from tests.factories import auth, make_process, make_proposal, make_user
 
+pytestmark = pytest.mark.slow
+
 EXAMPLES = 12
 # What the issue asks: no server error, and every response as documented. Checks about
 # business rules the schema cannot express (a postcode's letters, a cost within the

@@ -180,6 +180,7 @@ def test_small_overspending_files_exist() -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stem", small_overspending_approval_files())
 def test_checker_confirms_mes_on_small_real_files(stem: str) -> None:
     e = pabulib.read(pabulib_file(stem)).election()
