@@ -35,7 +35,7 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5, **kwargs
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    """Foreign keys on, WAL, and real transactions.
+    """Foreign keys on, WAL, secure delete, and real transactions.
 
     Python's sqlite3 driver begins a transaction only before a write, so a read and the write
     it decides would run in different snapshots. We emit BEGIN ourselves; a request that may
@@ -49,6 +49,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # Deleted and overwritten rows are zeroed, not left in free space: a ballot's old
+        # link, or a replaced ballot, must not stay in the file (see app/services/sealing.py).
+        cursor.execute("PRAGMA secure_delete=ON")
         if ":memory:" not in str(engine.url):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
