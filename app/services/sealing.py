@@ -160,30 +160,33 @@ class _Incomplete(Exception):
     pass
 
 
-# Sessions of this database (or of none: WAL senders) whose snapshot or transaction is
-# older than the given xid, replication slots (hot_standby_feedback) and prepared
-# transactions holding one back: VACUUM keeps every row they may still see.
+# What may still see rows the seal deleted, so that VACUUM keeps them: a transaction
+# running anywhere on the server since before the seal (it holds back every new
+# snapshot's xmin, VACUUM's own included), a snapshot of this database (or of none: WAL
+# senders) taken before the seal, a replication slot (hot_standby_feedback) or a prepared
+# transaction. Each is named by what holds it; "older" is "precedes the given xid".
 _OLDER_THAN = """
 SELECT held.what FROM (
-    SELECT 'pid ' || pid AS what, backend_xmin AS x FROM pg_stat_activity
-    WHERE pid <> pg_backend_pid() AND (datname = current_database() OR datname IS NULL)
+    SELECT 'pid ' || pid AS what, backend_xid AS x FROM pg_stat_activity
+    WHERE pid <> pg_backend_pid()
     UNION ALL
-    SELECT 'pid ' || pid, backend_xid FROM pg_stat_activity
+    SELECT 'pid ' || pid, backend_xmin FROM pg_stat_activity
     WHERE pid <> pg_backend_pid() AND (datname = current_database() OR datname IS NULL)
     UNION ALL
     SELECT 'replication slot ' || slot_name, xmin FROM pg_replication_slots
     UNION ALL
     SELECT 'prepared transaction ' || gid, transaction FROM pg_prepared_xacts
-    WHERE database = current_database()
+    UNION ALL
+    SELECT 'a transaction', pg_snapshot_xmin(pg_current_snapshot())::xid
 ) held
-WHERE held.x IS NOT NULL AND age(held.x) >= age(%(target)s::xid8::xid)
+WHERE held.x IS NOT NULL AND age(held.x) > age(%(target)s::xid8::xid)
 """
 
 
 def _vacuum(connection: Connection) -> None:
     """VACUUM FULL writes each table anew, to a new file (the old one is unlinked), leaving
-    out dead rows, but only those no open snapshot may still see: so it first waits until
-    every transaction older than the seal's commit has ended. A new file is also how to
+    out dead rows, but only those no open transaction may still see: so it first waits
+    until everything begun before the seal's commit has ended (`_OLDER_THAN`). A new file is also how to
     tell that it ran: a role that does not own a table gets only a warning."""
     target = connection.exec_driver_sql(
         "SELECT pg_snapshot_xmax(pg_current_snapshot())::text"
