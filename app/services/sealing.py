@@ -186,8 +186,8 @@ WHERE held.x IS NOT NULL AND age(held.x) > age(%(target)s::xid8::xid)
 def _vacuum(connection: Connection) -> None:
     """VACUUM FULL writes each table anew, to a new file (the old one is unlinked), leaving
     out dead rows, but only those no open transaction may still see: so it first waits
-    until everything begun before the seal's commit has ended (`_OLDER_THAN`). A new file is also how to
-    tell that it ran: a role that does not own a table gets only a warning."""
+    until everything begun before the seal's commit has ended (`_OLDER_THAN`). A new file
+    is also how to tell that it ran: a role that does not own a table gets only a warning."""
     target = connection.exec_driver_sql(
         "SELECT pg_snapshot_xmax(pg_current_snapshot())::text"
     ).scalar_one()
