@@ -199,6 +199,10 @@ def _vacuum(connection: Connection) -> None:
                 "the sealed rows stay readable until they end"
             )
         time.sleep(0.1)
+    # Its own timeouts, and the pooled connection's own back afterwards.
+    previous = connection.exec_driver_sql(
+        "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
+    ).one()
     connection.exec_driver_sql(f"SET lock_timeout = '{_SCRUB_LOCK_TIMEOUT}'")
     connection.exec_driver_sql("SET statement_timeout = 0")
     try:
@@ -211,8 +215,11 @@ def _vacuum(connection: Connection) -> None:
             if _file_of(connection, table) == before:
                 raise _Incomplete(f"VACUUM FULL {table} did not rewrite it: is the role its owner?")
     finally:
-        connection.exec_driver_sql("RESET lock_timeout")
-        connection.exec_driver_sql("RESET statement_timeout")
+        connection.exec_driver_sql(
+            "SELECT set_config('lock_timeout', %(lock)s, false), "
+            "set_config('statement_timeout', %(statement)s, false)",
+            {"lock": previous[0], "statement": previous[1]},
+        )
 
 
 def _file_of(connection: Connection, table: str) -> object:
