@@ -574,6 +574,13 @@ def seal(
                 failures.append(f"process {target}: {exc.code}: {exc.detail}")
             else:
                 sealed.append(target)
+        # Once, after the commits: it runs outside any transaction.
+        if sealed and (problem := sealing.scrub(engine)) is not None:
+            failures.append(
+                f"scrubbing the database files failed ({problem}); run VACUUM FULL "
+                f"{', '.join(sealing.SCRUBBED_TABLES)} on PostgreSQL, or "
+                "PRAGMA wal_checkpoint(TRUNCATE) on SQLite"
+            )
     finally:
         engine.dispose()
     typer.echo(f"sealed: {', '.join(map(str, sealed)) or 'none'}")

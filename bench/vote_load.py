@@ -306,7 +306,9 @@ def check(
         in_flight |= {voter for rid, voter in sent.items() if rid not in answered}
     with psycopg.connect(ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}") as connection:
         rows = connection.execute(
-            "SELECT voter_id, receipt FROM ballot WHERE process_id = ANY(%s)", (process_ids,)
+            "SELECT l.voter_id, b.receipt FROM ballot b "
+            "LEFT JOIN ballot_voter l ON l.ballot_id = b.id WHERE b.process_id = ANY(%s)",
+            (process_ids,),
         ).fetchall()
     stored: dict[int, str] = dict(rows)
     problems = []

@@ -52,6 +52,14 @@ def _sqlite_file_lock() -> Iterator[None]:
 def run_migrations_online() -> None:
     engine = make_engine(url, poolclass=pool.NullPool)
     with _sqlite_file_lock(), engine.connect() as connection:
+        if is_sqlite:
+            # A batch operation rebuilds a table (copy, drop, rename): with foreign keys on,
+            # dropping it would cascade to every row that refers to it. Set on the driver's
+            # connection, before any transaction (SQLite ignores it inside one); this
+            # connection is not pooled, so the setting goes with it.
+            raw = connection.connection.dbapi_connection
+            assert raw is not None
+            raw.execute("PRAGMA foreign_keys=OFF")
         locked = connection.dialect.name == "postgresql"
         if locked:
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})

@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 import httpx
 from pabulib.checker import Checker
 from sqlalchemy import func
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
+from app.models.ballot import Ballot, BallotVoter
 from app.services import pabulib
 
 API = "/api/v1"
@@ -62,6 +63,23 @@ def count_rows(session: Session, table: type[SQLModel]) -> int:
     count = session.exec(select(func.count()).select_from(table)).one()
     session.commit()
     return count
+
+
+def ballots_with_voters(
+    session: Session, process_ids: Sequence[int | None]
+) -> list[tuple[int | None, Ballot]]:
+    """Every ballot of the processes as committed now, with the voter its link names (None
+    for a ballot no link names: paper, sealed, or kept after its voter's erasure). Ends the
+    session's transaction before and after, as `count_rows` does."""
+    session.commit()
+    rows = session.exec(
+        select(BallotVoter.voter_id, Ballot)
+        .outerjoin(BallotVoter, col(BallotVoter.ballot_id) == col(Ballot.id))
+        .where(col(Ballot.process_id).in_(process_ids))
+        .order_by(col(Ballot.id))
+    ).all()
+    session.commit()
+    return [(voter_id, ballot) for voter_id, ballot in rows]
 
 
 def recompute_digest(pb_text: str, rule: str, selected_ids: list[int]) -> str:

@@ -80,3 +80,50 @@ def test_replicas_migrating_an_empty_database_at_once_all_succeed(
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE "{name}"'))
         admin.dispose()
+
+
+def test_0013_moves_the_voter_link_out_of_the_ballot_row_and_back(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'link.db'}"
+    migrate(url, "0012")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO user_account (id, email, password_hash, display_name, role, "
+                "token_version, created_at, email_verified, language) VALUES "
+                "(7, 'a@example.org', 'x', 'A', 'resident', 0, '2026-10-01', 1, 'nl'), "
+                "(8, 'b@example.org', 'x', 'B', 'resident', 0, '2026-10-01', 1, 'nl')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO process (id, title, description, area, budget, postcode_prefixes, "
+                "require_voting_code, tally_rule, phase, created_at, ballot, "
+                "allow_unverified_voters, require_verified_email, require_voting_code_on_paper) "
+                "VALUES (3, 'P', '', 'A', 100, '[]', 0, 'greedy', 'voting', '2026-10-01', '{}', "
+                "0, 0, 0)"
+            )
+        )
+        # Two online ballots, and one whose voter was erased after the close.
+        connection.execute(
+            text(
+                "INSERT INTO ballot (id, process_id, voter_id, items, total_cost, receipt, "
+                "cast_at) VALUES (20, 3, 7, '[]', 0, 'r20', '2026-10-02'), "
+                "(21, 3, 8, '[]', 0, 'r21', '2026-10-02'), (22, 3, NULL, '[]', 0, 'r22', "
+                "'2026-10-02')"
+            )
+        )
+    migrate(url)
+    with engine.begin() as connection:
+        links = connection.execute(
+            text("SELECT process_id, voter_id, ballot_id FROM ballot_voter ORDER BY ballot_id")
+        ).all()
+        assert [tuple(row) for row in links] == [(3, 7, 20), (3, 8, 21)]
+        # A ballot cast after the upgrade names no voter in its row, only in its link.
+        connection.execute(text("UPDATE ballot SET voter_id = NULL WHERE id = 21"))
+    command.downgrade(alembic_config(url), "0012")
+    with engine.begin() as connection:
+        voters = connection.execute(text("SELECT id, voter_id FROM ballot ORDER BY id")).all()
+    assert [tuple(row) for row in voters] == [(20, 7), (21, 8), (22, None)]
+    assert "ballot_voter" not in inspect(engine).get_table_names()
+    engine.dispose()

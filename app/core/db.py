@@ -96,7 +96,7 @@ def _configure_postgresql(engine: Engine) -> None:
 
 
 def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
-    """Foreign keys on, WAL, and real transactions.
+    """Foreign keys on, WAL, secure delete, and real transactions.
 
     Python's sqlite3 driver begins a transaction only before a write, so a read and the write
     it decides would run in different snapshots. We emit BEGIN ourselves; a request that may
@@ -110,6 +110,9 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        # Deleted and overwritten rows are zeroed, not left in free space: a ballot's old
+        # link, or a replaced ballot, must not stay in the file (see app/services/sealing.py).
+        cursor.execute("PRAGMA secure_delete=ON")
         if ":memory:" not in str(engine.url):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")

@@ -2,7 +2,9 @@
 
 A ballot row holds its choices as `items`, a JSON list of `[proposal_id, weight]` pairs in
 ascending id order (weight 1 on knapsack and approval ballots, the points on cumulative
-ones): one row per voter, so replacing a ballot is one atomic upsert.
+ones). It names no voter: which account cast it is kept apart, in `ballot_voter`, one row
+per voter per process, so that sealing removes the link by deleting those small rows (and
+scrubbing them from disk) while the ballot rows never held a voter id in the first place.
 """
 
 from datetime import datetime
@@ -34,8 +36,11 @@ class Ballot(SQLModel, table=True):
     process_id: int = SQLField(
         sa_column=Column(Integer, ForeignKey("process.id", ondelete="CASCADE"), nullable=False)
     )
-    # Null only after the voter's account was erased once voting had closed: the ballot
-    # then stays, unlinked, so published results never change.
+    # Deprecated, no longer written (always null in new rows): the voter is in
+    # `ballot_voter`. It stays one release, with its unique constraint, so the release
+    # before still runs on this schema (expand/contract); revision 0013 copied it into
+    # `ballot_voter`; erasure still clears it in rows written before. To do: drop the
+    # column and its constraint in the next release's revision.
     voter_id: int | None = SQLField(
         default=None,
         sa_column=Column(
@@ -60,6 +65,36 @@ class Ballot(SQLModel, table=True):
         default=None,
         sa_column=Column(
             Integer, ForeignKey("paper_batch.id", ondelete="CASCADE"), nullable=True, index=True
+        ),
+    )
+
+
+class BallotVoter(SQLModel, table=True):
+    """Which account cast which ballot: the only link between a voter and a choice.
+
+    One row per voter per process (the primary key): concurrent casts by one voter queue on
+    this row, so one ballot remains. `ballot_id` is null only inside the cast that creates
+    the row (the row is taken first, then the ballot written); deleting the ballot deletes
+    the link. Erasing an account once voting has closed, and sealing, delete the link and
+    keep the ballot. Deleting an account deletes its links, never a ballot."""
+
+    __tablename__ = "ballot_voter"
+
+    process_id: int = SQLField(
+        sa_column=Column(Integer, ForeignKey("process.id", ondelete="CASCADE"), primary_key=True)
+    )
+    voter_id: int = SQLField(
+        sa_column=Column(
+            Integer, ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True, index=True
+        )
+    )
+    ballot_id: int | None = SQLField(
+        default=None,
+        sa_column=Column(
+            Integer,
+            ForeignKey("ballot.id", ondelete="CASCADE"),
+            nullable=True,
+            unique=True,
         ),
     )
 

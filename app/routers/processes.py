@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from app.core.errors import (
     AlreadySealed,
@@ -125,5 +125,12 @@ def transition_process(
     description="Results, exports, digest and receipts stay the same; afterwards no one, "
     "not even with the database, can tell who cast which ballot. Audited; irreversible.",
 )
-def seal_process(process_id: int, actor: CurrentUser, session: SessionDep) -> ProcessPublic:
-    return sealing.seal(session, actor=actor, process_id=process_id)
+def seal_process(
+    process_id: int, actor: CurrentUser, session: SessionDep, request: Request
+) -> ProcessPublic:
+    sealed = sealing.seal(session, actor=actor, process_id=process_id)
+    # Scrubbing the files runs outside any transaction, so the seal commits first (the
+    # dependency's commit is then a no-op). A failed scrub is logged; the seal stands.
+    session.commit()
+    sealing.scrub(request.app.state.engine)
+    return sealed

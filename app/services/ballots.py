@@ -16,8 +16,12 @@ Rules enforced here (on top of `ballot_rules`, in the contract's order):
   SQLite the write lock), so parallel casts in several districts leave at most that many;
 - a voter with a verified e-mail address gets a confirmation mail with the receipt (never
   the ballot's content) when `confirm_by_mail`, queued in the cast's own transaction;
-- one ballot per voter per process, by a unique constraint; casting again replaces the
-  earlier ballot in one atomic upsert, so the tally never sees both or neither;
+- one ballot per voter per process, by the primary key of the voter's link row
+  (`ballot_voter`): a cast first takes that row (inserting it, or locking it when it
+  exists), then writes a new ballot or replaces the earlier one in place, in the same
+  transaction, so concurrent casts by one voter queue and the tally never sees both or
+  neither. The ballot row itself names no voter (see app/models/ballot.py); a withdrawal
+  deletes the link, then the ballot, taking the rows in the cast's order;
 - a cast takes a KEY SHARE lock on the process row while a move to `closed` takes an UPDATE
   lock: casts run side by side, and none can commit after the close has committed;
 - every cast issues a new unguessable receipt; every receipt ever issued stays resolvable
@@ -31,7 +35,7 @@ import secrets
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import Executable, Table, delete, text
+from sqlalchemy import Executable, Table, bindparam, delete, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -45,7 +49,15 @@ from app.core.errors import (
     VotingClosed,
 )
 from app.core.i18n import _t
-from app.models.ballot import Ballot, BallotCast, BallotPublic, Receipt, ReceiptStatus, VotingCode
+from app.models.ballot import (
+    Ballot,
+    BallotCast,
+    BallotPublic,
+    BallotVoter,
+    Receipt,
+    ReceiptStatus,
+    VotingCode,
+)
 from app.models.base import utcnow
 from app.models.mail import MailKind
 from app.models.process import Process, ballot_kind, ballot_settings
@@ -114,10 +126,10 @@ def _require_own_mailbox(session: Session, voter: User, process: Process) -> Non
             {"key": int.from_bytes(digest[:8], "big", signed=True)},
         )
     other = session.exec(
-        select(Ballot.id)
-        .join(User, col(User.id) == col(Ballot.voter_id))
+        select(BallotVoter.ballot_id)
+        .join(User, col(User.id) == col(BallotVoter.voter_id))
         .where(
-            Ballot.process_id == process.id,
+            BallotVoter.process_id == process.id,
             User.mailbox == mailbox,
             col(User.id) != voter.id,
         )
@@ -175,20 +187,50 @@ def _public(process: Process, ballot: Ballot) -> BallotPublic:
 
 
 _BALLOT_TABLE: Table = Ballot.__table__  # type: ignore[attr-defined]
+_LINK_TABLE: Table = BallotVoter.__table__  # type: ignore[attr-defined]
 _RECEIPT_TABLE: Table = Receipt.__table__  # type: ignore[attr-defined]
 _REPLACED = ("items", "total_cost", "receipt", "cast_at")
 _RECEIPT_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what token_urlsafe makes
 
 
 @lru_cache(maxsize=4)
-def _upsert_statement(dialect: str) -> Executable:
-    """Insert the voter's ballot, or replace it in place: one statement, atomic. Built once
-    on the table (not the ORM entity), so a vote pays for neither the ORM nor compiling."""
+def _take_link_statement(dialect: str) -> Executable:
+    """Insert the voter's link row, or lock it when it exists (a no-op update), and return
+    its ballot id: null for a first cast. A concurrent cast by the same voter waits here
+    until this one commits, then finds the ballot it wrote. Built once on the table (not
+    the ORM entity), so a vote pays for neither the ORM nor compiling."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(_BALLOT_TABLE)
+    statement = insert(_LINK_TABLE)
     return statement.on_conflict_do_update(
         index_elements=["process_id", "voter_id"],
-        set_={key: statement.excluded[key] for key in _REPLACED},
+        set_={"voter_id": statement.excluded.voter_id},
+    ).returning(_LINK_TABLE.c.ballot_id)
+
+
+_NEW_BALLOT = _BALLOT_TABLE.insert().returning(_BALLOT_TABLE.c.id)
+_LINK_BALLOT = (
+    update(_LINK_TABLE)
+    .where(
+        _LINK_TABLE.c.process_id == bindparam("link_process_id"),
+        _LINK_TABLE.c.voter_id == bindparam("link_voter_id"),
+    )
+    .values(ballot_id=bindparam("link_ballot_id"))
+)
+
+
+def _store(session: Session, *, process_id: int, voter_id: int, values: dict[str, object]) -> None:
+    """Write the voter's ballot: a new one (and link it), or replace the earlier one."""
+    ballot_id = session.execute(
+        _take_link_statement(session.get_bind().dialect.name),
+        {"process_id": process_id, "voter_id": voter_id},
+    ).scalar_one()
+    if ballot_id is not None:
+        session.execute(update(_BALLOT_TABLE).where(_BALLOT_TABLE.c.id == ballot_id).values(values))
+        return
+    new_id = session.execute(_NEW_BALLOT, {"process_id": process_id, **values}).scalar_one()
+    session.execute(
+        _LINK_BALLOT,
+        {"link_process_id": process_id, "link_voter_id": voter_id, "link_ballot_id": new_id},
     )
 
 
@@ -218,16 +260,16 @@ def cast(
         costs=processes.ballot_options(session, process),
         entries=entries,
     )
+    assert voter.id is not None
     ballot = Ballot(
         process_id=process.id,
-        voter_id=voter.id,
         items=[list(item) for item in checked.items],
         total_cost=checked.total_cost,
         receipt=secrets.token_urlsafe(24),
         cast_at=now,
     )
-    values = {key: getattr(ballot, key) for key in ("process_id", "voter_id", *_REPLACED)}
-    session.execute(_upsert_statement(session.get_bind().dialect.name), values)
+    values = {key: getattr(ballot, key) for key in _REPLACED}
+    _store(session, process_id=process.id, voter_id=voter.id, values=values)
     session.execute(
         _RECEIPT_TABLE.insert(),
         {"process_id": process.id, "receipt": ballot.receipt, "issued_at": now},
@@ -251,7 +293,9 @@ def cast(
 
 def _own_ballot(session: Session, *, process: Process, voter: User) -> Ballot:
     ballot = session.exec(
-        select(Ballot).where(Ballot.process_id == process.id, Ballot.voter_id == voter.id)
+        select(Ballot)
+        .join(BallotVoter, col(BallotVoter.ballot_id) == col(Ballot.id))
+        .where(BallotVoter.process_id == process.id, BallotVoter.voter_id == voter.id)
     ).first()
     if ballot is None:
         raise NoBallot(_t("You have no ballot in this process."))
@@ -269,9 +313,18 @@ def withdraw(
     session: Session, *, voter: User, process_id: int, now: datetime | None = None
 ) -> None:
     process = get_visible(session, process_id=process_id, viewer=voter, lock="key_share")
-    ballot = _own_ballot(session, process=process, voter=voter)
+    _own_ballot(session, process=process, voter=voter)
     _require_open(process, now or utcnow())
-    session.execute(delete(Ballot).where(col(Ballot.id) == ballot.id))
+    # The link first, as a cast takes it: a withdrawal and a cast by the same voter queue
+    # on that row instead of deadlocking over the two rows; the ballot is the one the link
+    # names once locked.
+    unlinked = session.execute(
+        delete(_LINK_TABLE)
+        .where(_LINK_TABLE.c.process_id == process.id, _LINK_TABLE.c.voter_id == voter.id)
+        .returning(_LINK_TABLE.c.ballot_id)
+    ).scalar_one_or_none()
+    if unlinked is not None:
+        session.execute(delete(_BALLOT_TABLE).where(_BALLOT_TABLE.c.id == unlinked))
 
 
 def receipt_status(

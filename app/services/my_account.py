@@ -28,7 +28,7 @@ from app.core import security
 from app.core.db import open_session
 from app.core.errors import EmailTaken, InvalidToken, NotAuthenticated, ProfileLocked
 from app.core.i18n import _t
-from app.models.ballot import Ballot
+from app.models.ballot import BallotVoter
 from app.models.base import utcnow
 from app.models.mail import MailKind, TokenPurpose
 from app.models.process import Phase, Process
@@ -120,9 +120,9 @@ def _has_ballot_in_voting(session: Session, user_id: int, *, verified_email: boo
     """Whether the account has a ballot in a process in `voting` (with `verified_email`:
     in one that requires a verified e-mail address)."""
     query = (
-        select(Ballot.id)
-        .join(Process, col(Process.id) == col(Ballot.process_id))
-        .where(Ballot.voter_id == user_id, Process.phase == Phase.voting)
+        select(BallotVoter.ballot_id)
+        .join(Process, col(Process.id) == col(BallotVoter.process_id))
+        .where(BallotVoter.voter_id == user_id, Process.phase == Phase.voting)
     )
     if verified_email:
         query = query.where(col(Process.require_verified_email).is_(True))
@@ -137,10 +137,11 @@ def update_profile(
     A change of e-mail mails the new address, so it is counted first (every attempt, in a
     transaction of its own): per account, and per new address from all accounts together.
 
-    The account row is locked first: on PostgreSQL a ballot being inserted right now holds a
-    key-share lock on it (its foreign key), so the check for ballots runs after that cast
-    committed. (A cast that checked eligibility just before this change commits and inserts
-    just after keeps the ballot it was eligible for; the next change is then refused.)"""
+    The account row is locked first: on PostgreSQL a cast inserting its link row right now
+    holds a key-share lock on it (the link's foreign key), so the check for ballots runs
+    after that cast committed. (A cast that checked eligibility just before this change
+    commits and inserts just after keeps the ballot it was eligible for; the next change is
+    then refused.)"""
     now = now or utcnow()
     assert user.id is not None
     changes = data.model_dump(exclude_unset=True)

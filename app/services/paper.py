@@ -385,7 +385,6 @@ def _finalize(
     rows = [
         {
             "process_id": batch.process_id,
-            "voter_id": None,
             "items": [list(item) for item in j.items],
             "total_cost": j.total_cost,
             "receipt": None,

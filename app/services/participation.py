@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from app.models.ballot import Ballot
+from app.models.ballot import BallotVoter
 from app.models.base import utcnow
 from app.models.participation import Participation
 from app.models.process import Phase
@@ -34,7 +34,9 @@ def standing(
     to_vote = eligibility.reasons(user, process, now=now, action="vote", holds_code=claimed)
     has_ballot = (
         session.exec(
-            select(Ballot.id).where(Ballot.process_id == process.id, Ballot.voter_id == user.id)
+            select(BallotVoter.ballot_id).where(
+                BallotVoter.process_id == process.id, BallotVoter.voter_id == user.id
+            )
         ).first()
         is not None
     )

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from app.core import security
 from app.core.i18n import _t
-from app.models.ballot import Ballot, VotingCode
+from app.models.ballot import Ballot, BallotVoter, VotingCode
 from app.models.base import utcnow
 from app.models.mail import mail_public
 from app.models.process import Process
@@ -36,7 +36,12 @@ def export(session: Session, *, user: User) -> dict[str, Any]:
     proposals = session.exec(select(Proposal).where(Proposal.author_id == user.id)).all()
     comments = session.exec(select(Comment).where(Comment.author_id == user.id)).all()
     supports = session.exec(select(Support.proposal_id).where(Support.user_id == user.id)).all()
-    ballots = session.exec(select(Ballot).where(Ballot.voter_id == user.id)).all()
+    ballots = session.exec(
+        select(Ballot)
+        .join(BallotVoter, col(BallotVoter.ballot_id) == col(Ballot.id))
+        .where(BallotVoter.voter_id == user.id)
+        .order_by(col(Ballot.process_id))
+    ).all()
     codes = session.exec(
         select(VotingCode.process_id, VotingCode.claimed_at).where(VotingCode.claimed_by == user.id)
     ).all()
@@ -86,18 +91,21 @@ def erase(session: Session, *, user: User, guard: Guard, now: datetime | None = 
     mail.forget(session, user=user)
     links.forget(session, user_id=user.id)
     # The processes' rows are locked as a cast locks them (KEY SHARE), so a close cannot
-    # commit between "voting is open" and the withdrawal it decides.
-    ballots = session.exec(
-        select(Ballot, Process)
-        .join(Process, col(Process.id) == col(Ballot.process_id))
-        .where(Ballot.voter_id == user.id)
+    # commit between "voting is open" and the withdrawal it decides. Every link goes, the
+    # link rows before the ballots (the order a cast takes them); a ballot whose vote has
+    # closed stays, linked to no one.
+    voted = session.exec(
+        select(BallotVoter.ballot_id, Process)
+        .join(Process, col(Process.id) == col(BallotVoter.process_id))
+        .where(BallotVoter.voter_id == user.id)
         .with_for_update(read=True, key_share=True, of=Process)
     ).all()
-    for ballot, process in ballots:
-        if is_voting_open(process, now):
-            session.execute(delete(Ballot).where(col(Ballot.id) == ballot.id))
-        else:
-            session.execute(update(Ballot).where(col(Ballot.id) == ballot.id).values(voter_id=None))
+    session.execute(delete(BallotVoter).where(col(BallotVoter.voter_id) == user.id))
+    withdrawn = [bid for bid, process in voted if bid is not None and is_voting_open(process, now)]
+    if withdrawn:
+        session.execute(delete(Ballot).where(col(Ballot.id).in_(withdrawn)))
+    # Ballots written before revision 0013 still name their voter in the deprecated column.
+    session.execute(update(Ballot).where(col(Ballot.voter_id) == user.id).values(voter_id=None))
     session.execute(delete(Support).where(col(Support.user_id) == user.id))
     # A claimed code stays used (claimed_at), but no longer names the account.
     session.execute(

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from app.core.errors import DomainError, InvalidPhase, InvalidTransition, NotFound
 from app.core.i18n import _t
-from app.models.ballot import Ballot, VotingCode
+from app.models.ballot import BallotVoter, VotingCode
 from app.models.base import INT32_MAX, utcnow
 from app.models.common import Page
 from app.models.process import Phase, Process
@@ -76,9 +76,9 @@ def group_limit_refusal(own_process_id: int, voted: list[int], limit: int) -> li
 def voted_in_group(session: Session, *, group_id: int, voter_id: int) -> list[int]:
     """Processes of the group where the voter holds a ballot now."""
     rows = session.exec(
-        select(Ballot.process_id)
-        .join(Process, col(Process.id) == col(Ballot.process_id))
-        .where(Process.group_id == group_id, Ballot.voter_id == voter_id)
+        select(BallotVoter.process_id)
+        .join(Process, col(Process.id) == col(BallotVoter.process_id))
+        .where(Process.group_id == group_id, BallotVoter.voter_id == voter_id)
     ).all()
     return sorted(rows)
 
@@ -87,12 +87,15 @@ def group_standing(session: Session, *, group_id: int, voter_id: int) -> tuple[i
     """The group's `max_processes_per_voter` and the processes of the group where the voter
     holds a ballot now: one query, as a cast in a group pays for it."""
     rows = session.exec(
-        select(RoundGroup.max_processes_per_voter, Ballot.process_id)
+        select(RoundGroup.max_processes_per_voter, BallotVoter.process_id)
         .select_from(RoundGroup)
         .outerjoin(Process, col(Process.group_id) == col(RoundGroup.id))
         .outerjoin(
-            Ballot,
-            and_(col(Ballot.process_id) == col(Process.id), col(Ballot.voter_id) == voter_id),
+            BallotVoter,
+            and_(
+                col(BallotVoter.process_id) == col(Process.id),
+                col(BallotVoter.voter_id) == voter_id,
+            ),
         )
         .where(RoundGroup.id == group_id)
     ).all()
@@ -160,10 +163,10 @@ def _publics(session: Session, rounds: list[Round], viewer: User | None) -> list
     listed_ids = [p.id for p in listed]
     if listed_ids:
         rows = session.exec(
-            select(col(Process.round_id), func.count(distinct(col(Ballot.voter_id))))
-            .select_from(Ballot)
-            .join(Process, col(Process.id) == col(Ballot.process_id))
-            .where(col(Ballot.process_id).in_(listed_ids))
+            select(col(Process.round_id), func.count(distinct(col(BallotVoter.voter_id))))
+            .select_from(BallotVoter)
+            .join(Process, col(Process.id) == col(BallotVoter.process_id))
+            .where(col(BallotVoter.process_id).in_(listed_ids))
             .group_by(col(Process.round_id))
         ).all()
         voters = {round_id: n for round_id, n in rows if round_id is not None}
@@ -313,8 +316,8 @@ def standing(
     if ids:
         voted = set(
             session.exec(
-                select(Ballot.process_id).where(
-                    col(Ballot.process_id).in_(ids), Ballot.voter_id == voter.id
+                select(BallotVoter.process_id).where(
+                    col(BallotVoter.process_id).in_(ids), BallotVoter.voter_id == voter.id
                 )
             ).all()
         )

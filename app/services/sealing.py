@@ -6,22 +6,32 @@ Rules enforced here:
   whose `seal_after_days` have passed since publication;
 - sealing keeps one row per counted ballot with its choices, cost and receipt, so the
   published results, the exports, the digest and every receipt's answer stay the same;
-- what it removes: the voter of each ballot, the order in which ballots were first cast
-  (rows are written again in an order that depends only on their content and random
-  receipts) and the moments of casting (every ballot and receipt of the process then
-  carries the closing time);
+- what it removes: the link rows between voters and ballots (`ballot_voter`; ballot rows
+  name no voter), the order in which ballots were first cast (rows are written again in an
+  order that depends only on their content and random receipts), the moments of casting
+  (every ballot and receipt of the process then carries the closing time) and the vote
+  confirmations in the outbox (an address next to a receipt);
+- deleted rows stay readable in the database's files until overwritten, so once the seal
+  has committed, `scrub` makes them unreadable: on PostgreSQL `VACUUM FULL` of the tables
+  sealing touched (plain VACUUM frees the space but leaves the old bytes in it), on SQLite
+  a checkpoint that empties the `-wal` file (every connection runs with `secure_delete`,
+  so deleted rows are zeroed in the database file itself). It runs outside any
+  transaction, after the commit; a failure is logged and reported, the seal stands;
 - after sealing a voter's `GET ballot` is `ballot_sealed` (410), and account export and
   erasure no longer find those ballots.
 """
 
+import logging
+import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, delete
+from sqlalchemy import Connection, Engine, Table, delete
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from app.core.errors import AlreadySealed, InvalidPhase
 from app.core.i18n import _t
-from app.models.ballot import Ballot, Receipt
+from app.models.ballot import Ballot, BallotVoter, Receipt
 from app.models.base import utcnow
 from app.models.mail import MailKind, OutgoingMail
 from app.models.process import Process, ProcessPublic
@@ -32,6 +42,18 @@ from app.services.permissions import require_role
 
 _BALLOT_TABLE: Table = Ballot.__table__  # type: ignore[attr-defined]
 _RECEIPT_TABLE: Table = Receipt.__table__  # type: ignore[attr-defined]
+
+log = logging.getLogger("wijkbudget.sealing")
+
+# What `scrub` rewrites on PostgreSQL: the link rows and the vote confirmations (a voter
+# next to a ballot), and the ballots and receipts, whose old rows carry the moments of
+# casting (and, for rows written before revision 0013, the voter).
+SCRUBBED_TABLES = ("ballot_voter", "outgoing_mail", "ballot", "receipt")
+# VACUUM FULL needs an exclusive lock: rather give up (and say so) than queue every cast
+# behind a long-running reader.
+_SCRUB_LOCK_TIMEOUT = "5s"
+# How long to wait for transactions older than the seal (whose snapshots keep its rows).
+SCRUB_WAIT_SECONDS = 30.0
 
 
 def seal(
@@ -54,6 +76,7 @@ def seal(
         (b.items, b.total_cost, b.receipt, b.channel, b.paper_batch_id)
         for b in session.exec(select(Ballot).where(Ballot.process_id == process_id)).all()
     ]
+    session.execute(delete(BallotVoter).where(col(BallotVoter.process_id) == process_id))
     session.execute(delete(Ballot).where(col(Ballot.process_id) == process_id))
     if rows:
         session.execute(
@@ -61,7 +84,6 @@ def seal(
             [
                 {
                     "process_id": process_id,
-                    "voter_id": None,
                     "items": items,
                     "total_cost": total_cost,
                     "receipt": receipt,
@@ -114,6 +136,108 @@ def _forget_receipt_mails(session: Session, process_id: int) -> None:
     ids = [mail_id for mail_id, params in mails if params.get("process_id") == process_id]
     if ids:
         session.execute(delete(OutgoingMail).where(col(OutgoingMail.id).in_(ids)))
+
+
+def scrub(engine: Engine) -> str | None:
+    """After a seal has committed: make the rows it deleted unreadable in the database's
+    own files. None when done, else what failed (also logged). What it cannot reach (WAL
+    archives, replicas, backups, the file system's free blocks): see the README."""
+    try:
+        with engine.connect() as connection:
+            if engine.dialect.name == "postgresql":
+                _vacuum(connection.execution_options(isolation_level="AUTOCOMMIT"))
+            else:
+                _checkpoint(connection)
+    except (_Incomplete, SQLAlchemyError) as exc:
+        problem = str(exc).splitlines()[0]
+    else:
+        return None
+    log.error("sealed, but scrubbing the database files failed: %s", problem)
+    return problem
+
+
+class _Incomplete(Exception):
+    pass
+
+
+# What may still see rows the seal deleted, so that VACUUM keeps them: a transaction
+# running anywhere on the server since before the seal (it holds back every new
+# snapshot's xmin, VACUUM's own included), a snapshot of this database (or of none: WAL
+# senders) taken before the seal, a replication slot (hot_standby_feedback) or a prepared
+# transaction. Each is named by what holds it; "older" is "precedes the given xid".
+_OLDER_THAN = """
+SELECT held.what FROM (
+    SELECT 'pid ' || pid AS what, backend_xid AS x FROM pg_stat_activity
+    WHERE pid <> pg_backend_pid()
+    UNION ALL
+    SELECT 'pid ' || pid, backend_xmin FROM pg_stat_activity
+    WHERE pid <> pg_backend_pid() AND (datname = current_database() OR datname IS NULL)
+    UNION ALL
+    SELECT 'replication slot ' || slot_name, xmin FROM pg_replication_slots
+    UNION ALL
+    SELECT 'prepared transaction ' || gid, transaction FROM pg_prepared_xacts
+    UNION ALL
+    SELECT 'a transaction', pg_snapshot_xmin(pg_current_snapshot())::xid
+) held
+WHERE held.x IS NOT NULL AND age(held.x) > age(%(target)s::xid8::xid)
+"""
+
+
+def _vacuum(connection: Connection) -> None:
+    """VACUUM FULL writes each table anew, to a new file (the old one is unlinked), leaving
+    out dead rows, but only those no open transaction may still see: so it first waits
+    until everything begun before the seal's commit has ended (`_OLDER_THAN`). A new file
+    is also how to tell that it ran: a role that does not own a table gets only a warning."""
+    target = connection.exec_driver_sql(
+        "SELECT pg_snapshot_xmax(pg_current_snapshot())::text"
+    ).scalar_one()
+    deadline = time.monotonic() + SCRUB_WAIT_SECONDS
+    while held := connection.exec_driver_sql(_OLDER_THAN, {"target": target}).scalars().all():
+        if time.monotonic() >= deadline:
+            raise _Incomplete(
+                f"transactions older than the seal are still open ({', '.join(held)}): "
+                "the sealed rows stay readable until they end"
+            )
+        time.sleep(0.1)
+    # Its own timeouts, and the pooled connection's own back afterwards.
+    previous = connection.exec_driver_sql(
+        "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
+    ).one()
+    connection.exec_driver_sql(f"SET lock_timeout = '{_SCRUB_LOCK_TIMEOUT}'")
+    connection.exec_driver_sql("SET statement_timeout = 0")
+    try:
+        for table in SCRUBBED_TABLES:
+            before = _file_of(connection, table)
+            try:
+                connection.exec_driver_sql(f"VACUUM FULL {table}")
+            except SQLAlchemyError as exc:
+                raise _Incomplete(f"VACUUM FULL {table}: {exc}") from exc
+            if _file_of(connection, table) == before:
+                raise _Incomplete(f"VACUUM FULL {table} did not rewrite it: is the role its owner?")
+    finally:
+        connection.exec_driver_sql(
+            "SELECT set_config('lock_timeout', %(lock)s, false), "
+            "set_config('statement_timeout', %(statement)s, false)",
+            {"lock": previous[0], "statement": previous[1]},
+        )
+
+
+def _file_of(connection: Connection, table: str) -> object:
+    return connection.exec_driver_sql(
+        "SELECT pg_relation_filenode(%(table)s::regclass)", {"table": table}
+    ).scalar_one()
+
+
+def _checkpoint(connection: Connection) -> None:
+    """Copy the `-wal` file into the database and truncate it: it holds whole pages as
+    they were before sealing. On the driver's connection, outside any transaction."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        busy, _, _ = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        cursor.close()
+    if busy:
+        raise _Incomplete("PRAGMA wal_checkpoint(TRUNCATE): readers kept the -wal file busy")
 
 
 def due(session: Session, *, now: datetime | None = None) -> list[int]:

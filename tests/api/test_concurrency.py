@@ -16,17 +16,15 @@ from app.core.config import Settings
 from app.models.ballot import Ballot
 from app.models.process import Process
 from tests.factories import make_user, make_voting_process, token_for
-from tests.helpers import all_at_once, wait_until
+from tests.helpers import all_at_once, ballots_with_voters, wait_until
 
 T = TypeVar("T")
 MAX_ROUNDS = 5_000  # casts per caster in the close race; a bound, never reached
 
 
-def stored_ballots(session: Session, process_id: int | None) -> list[Ballot]:
-    session.commit()
-    ballots = list(session.exec(select(Ballot).where(Ballot.process_id == process_id)))
-    session.commit()
-    return ballots
+def stored_ballots(session: Session, process_id: int | None) -> list[tuple[int | None, Ballot]]:
+    """(voter, ballot) for every ballot of the process; the voter is None for an unlinked one."""
+    return ballots_with_voters(session, [process_id])
 
 
 def test_fifty_simultaneous_casts_by_one_voter_leave_one_of_them(
@@ -43,7 +41,8 @@ def test_fifty_simultaneous_casts_by_one_voter_leave_one_of_them(
     responses = all_at_once(calls)
     assert [r.status_code for r in responses] == [200] * 50
     acked = {r.json()["receipt"]: r.json()["proposal_ids"] for r in responses}
-    (ballot,) = stored_ballots(session, process.id)
+    ((voter_id, ballot),) = stored_ballots(session, process.id)
+    assert voter_id == voter.id
     assert ballot.receipt in acked
     assert [pid for pid, _ in ballot.items] == acked[ballot.receipt]
 
@@ -67,7 +66,7 @@ def test_two_hundred_voters_casting_at_once_are_all_stored(
 
     responses = all_at_once([partial(cast, n) for n in range(200)])
     assert [r.status_code for r in responses] == [200] * 200
-    stored = {b.voter_id: b for b in stored_ballots(session, process.id)}
+    stored = dict(stored_ballots(session, process.id))
     assert len(stored) == 200
     for n, response in enumerate(responses):
         ballot = stored[voters[n].id]
@@ -89,7 +88,8 @@ def test_an_over_budget_ballot_is_never_stored_however_requests_interleave(
     for body, response in zip(bodies, responses, strict=True):
         expected = 422 if body["proposal_ids"] == too_dear else 200
         assert response.status_code == expected
-    (ballot,) = stored_ballots(session, process.id)
+    ((voter_id, ballot),) = stored_ballots(session, process.id)
+    assert voter_id == voter.id
     assert ballot.total_cost <= 20_000
     assert [pid for pid, _ in ballot.items] == valid
 
@@ -146,7 +146,7 @@ def test_no_cast_lands_after_the_close_is_committed(
         )
         assert response.status_code == 200, response.text
         # Right after the close is committed: what is stored now must be final.
-        snapshot.update({b.voter_id: b.receipt for b in stored_ballots(session, process.id)})
+        snapshot.update({v: b.receipt for v, b in stored_ballots(session, process.id)})
         closed.set()
         return [response.status_code]
 
@@ -156,7 +156,7 @@ def test_no_cast_lands_after_the_close_is_committed(
     assert all(statuses[-1] == 409 for statuses in results[:-1]), (
         "every caster ended on voting_closed"
     )
-    final = {b.voter_id: b.receipt for b in stored_ballots(session, process.id)}
+    final = {v: b.receipt for v, b in stored_ballots(session, process.id)}
     assert final == snapshot
     # Every acknowledged cast is the one stored: nothing acknowledged was lost.
     assert final == last_ack

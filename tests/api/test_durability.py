@@ -26,7 +26,7 @@ from app.models.result import PublishedResult
 from app.models.user import Role
 from tests.conftest import TEST_SECRET
 from tests.factories import make_user, make_voting_process, token_for
-from tests.helpers import assert_problem, recompute_digest, wait_until
+from tests.helpers import assert_problem, ballots_with_voters, recompute_digest, wait_until
 from tests.servers import ServerProcess, backends_waiting_on_locks, sqlite_write_lock
 
 pytestmark = pytest.mark.slow
@@ -135,12 +135,7 @@ def test_acknowledged_ballots_survive_sigkill(
     assert set(acked) == {v.id for v in early}, "the kill came mid-vote, after the early casts"
     assert len(unanswered) == len(held)
     server.start()  # restarts on the same database, migrations included
-    session.commit()
-    stored = {
-        b.voter_id: b.receipt
-        for b in session.exec(select(Ballot).where(Ballot.process_id == process.id))
-    }
-    session.commit()
+    stored = {v: b.receipt for v, b in ballots_with_voters(session, [process.id])}
     # Exactly the acknowledged ballots: none lost, and none of the casts killed in flight
     # was committed (none of them could get past the test's lock).
     assert stored == acked

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from app.core.config import Settings
-from app.models.ballot import Ballot, VotingCode
+from app.models.ballot import Ballot, BallotVoter, VotingCode
 from app.models.process import Phase
 from app.models.proposal import Support
 from app.models.result import PublishedResult
@@ -214,6 +214,7 @@ def test_erasure_keeps_what_was_written_and_what_was_counted(
     assert session.exec(select(Support).where(Support.user_id == author.id)).all() == []
     ballots = session.exec(select(Ballot)).all()
     assert [(b.process_id, b.voter_id) for b in ballots] == [(closed.id, None)]
+    assert session.exec(select(BallotVoter)).all() == []
     assert client.get(f"{API}/processes/{closed.id}/results").json() == published
     assert session.get(PublishedResult, closed.id) is not None
     # The same email can register again as a new person.

@@ -4,12 +4,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.core.config import Settings
 from app.main import create_app
 from app.models.audit import AuditEntry
-from app.models.ballot import Ballot
+from app.models.ballot import Ballot, BallotVoter
 from app.models.process import Phase, Process
 from app.models.proposal import Proposal
 from app.models.round import Round, RoundGroup
@@ -38,7 +38,12 @@ def cast(client: TestClient, voter: Actor, process: Process, proposal_ids: list[
 def ballots_of(session: Session, voter: Actor) -> dict[int, Ballot]:
     session.commit()
     found = {
-        b.process_id: b for b in session.exec(select(Ballot).where(Ballot.voter_id == voter.id))
+        b.process_id: b
+        for b in session.exec(
+            select(Ballot)
+            .join(BallotVoter, col(BallotVoter.ballot_id) == col(Ballot.id))
+            .where(BallotVoter.voter_id == voter.id)
+        )
     }
     session.commit()
     return found
