@@ -9,6 +9,7 @@ it rather than by rolling back.
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi import FastAPI
@@ -20,6 +21,9 @@ from app.core.config import Settings
 from app.core.db import make_engine, migrate, open_session
 from app.main import create_app
 from app.models import metadata
+
+if TYPE_CHECKING:
+    from tests.servers import ServerProcess
 
 # A key as operators are told to make one (`secrets.token_urlsafe(48)`): the test environment
 # refuses guessable keys like production does.
@@ -113,3 +117,13 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def servers(engine: Engine) -> Iterator[list["ServerProcess"]]:
+    """Real `wijkbudget serve` processes a test starts (tests/servers.py), stopped after it.
+    (`engine`: the tables are emptied after each test.)"""
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.stop()

@@ -4,6 +4,7 @@ import contextlib
 import hashlib
 import io
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +22,14 @@ from app.services import pabulib
 API = "/api/v1"
 
 T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on now (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class WaitTimeout(AssertionError):

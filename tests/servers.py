@@ -9,7 +9,6 @@ sleeping, and every wait has a deadline (`tests.helpers.wait_until`).
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import TEST_SECRET
-from tests.helpers import wait_until
+from tests.helpers import free_port, wait_until
 
 START_TIMEOUT = 60.0
 
@@ -64,9 +63,7 @@ class ServerProcess:
         self.workers = workers
         self.log_path = log_dir / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        self.port = free_port()
         self.root = f"http://127.0.0.1:{self.port}"
         self.base = f"{self.root}/api/v1"
 

@@ -1,7 +1,6 @@
 """The `wijkbudget` command line."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from app.core import security
 from app.core.config import get_settings
 from app.models.user import Role, User
 from tests.factories import make_user
+from tests.helpers import free_port
 
 runner = CliRunner()
 MIGRATIONS = Path(__file__).parent.parent / "migrations" / "versions"
@@ -69,13 +69,6 @@ def test_create_admin_refuses_a_weak_password(session: Session) -> None:
     assert result.exit_code == 1
     assert "password" in result.output
     assert session.exec(select(User)).all() == []
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _environment(workdir: Path, **extra: str) -> dict[str, str]:
@@ -136,7 +129,7 @@ def test_migrate_names_each_revision_it_applies_and_nothing_else(workdir: Path) 
 
 @pytest.mark.slow
 def test_serve_migrates_and_serves_on_the_sqlite_default(workdir: Path) -> None:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(port)],
         env=_environment(workdir),
@@ -311,7 +304,7 @@ def test_create_admin_without_a_password_or_terminal_says_how(
 
 def _unreachable_database() -> str:
     """A PostgreSQL URL on a loopback port nothing listens on: connections are refused."""
-    return f"postgresql+psycopg://wijkbudget:pw-not-shown@127.0.0.1:{_free_port()}/wijkbudget"
+    return f"postgresql+psycopg://wijkbudget:pw-not-shown@127.0.0.1:{free_port()}/wijkbudget"
 
 
 @pytest.mark.parametrize("command", ["migrate", "serve"])

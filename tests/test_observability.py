@@ -7,7 +7,6 @@ import re
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, text
+from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from app.models.base import utcnow
@@ -31,15 +30,6 @@ TOKEN = "metrics-token-for-the-test"
 WAIT = 30.0
 REQUEST_FIELDS = {"time", "level", "logger", "pid", "message", "request_id"}
 REQUEST_LINE_FIELDS = REQUEST_FIELDS | {"method", "path", "status", "duration_ms"}
-
-
-@pytest.fixture
-def servers(engine: Engine) -> Iterator[list[ServerProcess]]:
-    # `engine`: the tables are emptied after each test.
-    started: list[ServerProcess] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 def _serve(

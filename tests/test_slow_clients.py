@@ -3,13 +3,11 @@ on the test database: clients that trickle their bodies, and forged proxy header
 
 import socket
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine
 
 from tests.helpers import API
 from tests.servers import ServerProcess
@@ -45,15 +43,6 @@ def _read_to_end(sock: socket.socket) -> bytes:
     else:
         raise AssertionError("the server kept the connection open")
     return b"".join(chunks)
-
-
-@pytest.fixture
-def servers(engine: Engine) -> Iterator[list[ServerProcess]]:
-    # `engine`: the tables are emptied after each test.
-    started: list[ServerProcess] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 def _serve(

@@ -1,8 +1,8 @@
 """Fixtures for API tests: one account of each kind, with ready-made auth headers."""
 
-import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -14,7 +14,7 @@ from app.core.config import Settings
 from app.main import create_app
 from app.models.user import Role, User
 from tests.factories import auth, make_user
-from tests.helpers import wait_until
+from tests.helpers import free_port, wait_until
 
 
 @dataclass
@@ -54,24 +54,32 @@ def actors(session: Session, settings: Settings) -> Actors:
     )
 
 
-@pytest.fixture(scope="module")
-def base_url(settings: Settings) -> Iterator[str]:
-    """The API over real sockets (an in-process uvicorn) for tests that race requests: an
-    app of its own per test module, so no two servers share one app's event-loop state."""
+@contextmanager
+def in_process_server(settings: Settings) -> Iterator[tuple[str, int]]:
+    """The app of `settings` over real sockets (uvicorn in a thread of this process), as
+    (host, port); its engine is disposed of afterwards."""
     app = create_app(settings)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started, timeout=20, what="the in-process server started")
-    yield f"http://127.0.0.1:{port}/api/v1"
-    server.should_exit = True
-    thread.join(timeout=20)
-    app.state.engine.dispose()
+    try:
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        app.state.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def base_url(settings: Settings) -> Iterator[str]:
+    """The API over real sockets for tests that race requests: an app of its own per test
+    module, so no two servers share one app's event-loop state."""
+    with in_process_server(settings) as (host, port):
+        yield f"http://{host}:{port}/api/v1"
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from tests.api.conftest import Actors
 from tests.api.test_proposal_images import picture, upload
 from tests.conftest import make_settings
 from tests.factories import make_process, make_proposal
-from tests.helpers import wait_until
+from tests.helpers import free_port, wait_until
 
 BUCKET = "wijkbudget-media"
 CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
@@ -36,9 +36,7 @@ def _moto_server() -> list[str]:
 
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     log = (tmp_path_factory.mktemp("s3") / "moto.log").open("wb")
     server = subprocess.Popen(
         [*_moto_server(), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log

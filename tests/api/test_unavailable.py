@@ -9,13 +9,11 @@ short, so the request fails after it instead of waiting for ever."""
 import http.client
 import socket
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
@@ -24,9 +22,9 @@ from sqlmodel import Session
 from app.main import create_app
 from app.models.user import User
 from app.services import processes
-from tests.api.conftest import Actors
+from tests.api.conftest import Actors, in_process_server
 from tests.conftest import make_settings
-from tests.helpers import API, wait_until
+from tests.helpers import API
 
 ORIGIN = "https://stem.example.org"  # allowed by the test settings
 
@@ -34,20 +32,8 @@ ORIGIN = "https://stem.example.org"  # allowed by the test settings
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[tuple[str, int]]:
     settings = make_settings(database_url, db_lock_timeout_seconds=0.5, body_timeout_seconds=0.5)
-    app = create_app(settings)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=20, what="the in-process server started")
-    yield "127.0.0.1", port
-    server.should_exit = True
-    thread.join(timeout=20)
-    app.state.engine.dispose()
+    with in_process_server(settings) as address:
+        yield address
 
 
 @contextmanager

@@ -6,7 +6,6 @@ messages it received, never from the database.
 """
 
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from app.core.config import Settings
 from app.main import create_app
 from app.services import mail
 from tests.conftest import make_settings
+from tests.helpers import free_port
 
 FRONTEND = "https://stem.example.org"
 LINK = re.compile(re.escape(FRONTEND) + r"/(verify-email|reset-password)\?token=([A-Za-z0-9_-]+)")
@@ -92,13 +92,6 @@ def token_in(message: EmailMessage, page: str) -> str:
     found = [t for p, t in LINK.findall(text_of(message)) if p == page]
     assert len(found) == 1, text_of(message)
     return str(found[0])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class SmtpServer:
