@@ -12,9 +12,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 from starlette.requests import Request
 
-from app.main import _api_routes, create_app
+from app.main import create_app
 from app.models.process import Phase
 from app.models.user import Role
+from app.openapi import _api_routes
 from app.routers.deps import UNKNOWN_ADDRESS, get_client_address, get_optional_user
 from tests.conftest import TEST_SECRET, make_settings
 from tests.factories import PASSWORD, auth, make_process, make_user
