@@ -27,8 +27,8 @@ from app.core.errors import (
     invalid_input,
 )
 from app.core.i18n import N_, _t
+from app.core.limits import INT32_MAX
 
-INT32_MAX = 2**31 - 1
 Count = Annotated[int, Field(ge=1, le=INT32_MAX)]
 
 

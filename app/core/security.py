@@ -47,7 +47,7 @@ class TokenClaims:
     version: int
 
 
-class InvalidToken(Exception):
+class AccessTokenRejected(Exception):
     pass
 
 
@@ -72,7 +72,7 @@ def decode_access_token(token: str, *, key: str) -> TokenClaims:
         user_id = int(claims["sub"])
         version = claims["ver"]
     except (JWTError, KeyError, ValueError, TypeError) as exc:
-        raise InvalidToken(str(exc)) from exc
+        raise AccessTokenRejected(str(exc)) from exc
     if not isinstance(version, int) or user_id < 1:
-        raise InvalidToken("malformed claims")
+        raise AccessTokenRejected("malformed claims")
     return TokenClaims(user_id=user_id, version=version)

@@ -24,7 +24,8 @@ from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from app.core.i18n import N_
-from app.models.base import INT32_MAX, UTCDateTime, utcnow
+from app.core.limits import INT32_MAX
+from app.models.base import UTCDateTime, utcnow
 from app.models.common import NoNul, Schema
 
 

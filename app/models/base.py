@@ -17,8 +17,6 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
-INT32_MAX = 2**31 - 1
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -10,7 +10,7 @@ from typing import Annotated, Generic, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.core.i18n import N_
-from app.models.base import INT32_MAX
+from app.core.limits import INT32_MAX
 
 T = TypeVar("T")
 

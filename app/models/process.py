@@ -18,7 +18,8 @@ from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from app.ballot_types import BALLOT_KINDS, BallotKind, BallotSettings, BallotSpec, BallotTypeName
-from app.models.base import INT32_MAX, UTCDateTime, utcnow
+from app.core.limits import INT32_MAX
+from app.models.base import UTCDateTime, utcnow
 from app.models.common import Euros, NoNul, PositiveInt32, Schema, Title
 from app.models.user import normalise_postcode
 

@@ -11,7 +11,8 @@ from sqlalchemy import Column, ForeignKey, Integer, String, Text
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from app.models.base import INT32_MAX, UTCDateTime, utcnow
+from app.core.limits import INT32_MAX
+from app.models.base import UTCDateTime, utcnow
 from app.models.common import Name, NoNul, Schema, Title
 from app.models.process import Phase
 from app.models.result import Results

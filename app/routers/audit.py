@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.core.errors import Forbidden, NotAuthenticated, ValidationFailed
+from app.core.limits import INT32_MAX
 from app.core.problems import problem_responses
 from app.models.audit import AuditEntryPublic
-from app.models.base import INT32_MAX
 from app.models.common import Page
 from app.routers.deps import CurrentUser, Paging, SessionDep
 from app.services import audit

@@ -15,8 +15,8 @@ from app.core.config import Settings
 from app.core.db import open_session
 from app.core.errors import NotAuthenticated
 from app.core.i18n import _t
+from app.core.limits import INT32_MAX
 from app.core.slots import ConnectionSlots
-from app.models.base import INT32_MAX
 from app.models.user import Language, User, language_from_header
 from app.services import accounts
 from app.services.throttle import Guard
@@ -32,7 +32,7 @@ _READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _bearer = OAuth2PasswordBearer(tokenUrl=f"{API_PREFIX}/auth/token", auto_error=False)
 
 
-async def get_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -92,7 +92,7 @@ def _roll_back_and_close(session: Session) -> None:
         session.close()
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 # scope="function": commit (or roll back) before the response is sent, never after.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]

@@ -30,7 +30,8 @@ from app.core.errors import (
     NotFound,
 )
 from app.core.i18n import Message, _t
-from app.models.base import INT32_MAX, utcnow
+from app.core.limits import INT32_MAX
+from app.models.base import utcnow
 from app.models.common import Page
 from app.models.mail import MailKind
 from app.models.user import (
@@ -180,7 +181,7 @@ def issue_token(
 def user_from_token(session: Session, *, token: str, key: str) -> User:
     try:
         claims = security.decode_access_token(token, key=key)
-    except security.InvalidToken as exc:
+    except security.AccessTokenRejected as exc:
         raise NotAuthenticated(_t("The access token is invalid or expired.")) from exc
     user = session.get(User, claims.user_id) if claims.user_id <= INT32_MAX else None
     if user is None or user.token_version != claims.version:

@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from app.core.errors import Forbidden, InvalidStatus, NotFound
 from app.core.i18n import _t
-from app.models.base import INT32_MAX
+from app.core.limits import INT32_MAX
 from app.models.common import Page
 from app.models.proposal import (
     Comment,

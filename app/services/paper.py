@@ -53,8 +53,9 @@ from app.core.errors import (
     ValidationFailed,
 )
 from app.core.i18n import _t
+from app.core.limits import INT32_MAX
 from app.models.ballot import Ballot, VotingCode
-from app.models.base import INT32_MAX, utcnow
+from app.models.base import utcnow
 from app.models.common import Page
 from app.models.paper import (
     BatchCounts,

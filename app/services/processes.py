@@ -43,8 +43,9 @@ from app.core.errors import (
     invalid_input,
 )
 from app.core.i18n import _t
+from app.core.limits import INT32_MAX
 from app.models.ballot import Ballot
-from app.models.base import INT32_MAX, utcnow
+from app.models.base import utcnow
 from app.models.common import Page
 from app.models.paper import BatchStatus, PaperBatch
 from app.models.process import (

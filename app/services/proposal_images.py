@@ -41,7 +41,8 @@ from app.core.errors import (
     TooManyImages,
 )
 from app.core.i18n import _t
-from app.models.base import INT32_MAX, utcnow
+from app.core.limits import INT32_MAX
+from app.models.base import utcnow
 from app.models.process import Phase, Process
 from app.models.proposal import IMAGE_PATH, ImagePublic, Proposal, ProposalImage, ProposalStatus
 from app.models.user import Role, User

@@ -33,7 +33,8 @@ from app.core.errors import (
     ValidationFailed,
 )
 from app.core.i18n import Message, _t
-from app.models.base import INT32_MAX, utcnow
+from app.core.limits import INT32_MAX
+from app.models.base import utcnow
 from app.models.common import Page
 from app.models.process import Phase, Process
 from app.models.proposal import (

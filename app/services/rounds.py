@@ -24,8 +24,9 @@ from sqlmodel import Session, col, select
 
 from app.core.errors import DomainError, InvalidPhase, InvalidTransition, NotFound
 from app.core.i18n import _t
+from app.core.limits import INT32_MAX
 from app.models.ballot import BallotVoter, VotingCode
-from app.models.base import INT32_MAX, utcnow
+from app.models.base import utcnow
 from app.models.common import Page
 from app.models.process import Phase, Process
 from app.models.result import PublishedResult, Results

@@ -41,7 +41,7 @@ def test_token_round_trip_carries_only_what_is_needed() -> None:
     ],
 )
 def test_malformed_or_expired_claims_are_rejected(claims: dict[str, object]) -> None:
-    with pytest.raises(security.InvalidToken):
+    with pytest.raises(security.AccessTokenRejected):
         security.decode_access_token(jwt.encode(claims, KEY, algorithm="HS256"), key=KEY)
 
 
@@ -52,5 +52,5 @@ def test_other_keys_and_algorithms_are_rejected() -> None:
         jwt.encode(claims, KEY, algorithm="HS384"),
         "eyJhbGciOiJub25lIn0.eyJzdWIiOiI3In0.",
     ):
-        with pytest.raises(security.InvalidToken):
+        with pytest.raises(security.AccessTokenRejected):
             security.decode_access_token(token, key=KEY)
