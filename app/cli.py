@@ -9,13 +9,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from app.services.tally import RULES
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+    from sqlalchemy import Engine
+
     from app.services.pabulib import PabulibElection
 
 # The web stack (FastAPI, SQLAlchemy, Alembic) is imported inside the commands that use it,
@@ -51,6 +54,23 @@ def _options(
     ] = False,
 ) -> None:
     """Wijkbudget: a participatory-budgeting backend for municipalities."""
+
+
+def _field_errors(exc: "ValidationError") -> str:
+    """A pydantic error as one line: `field: message; other: message`."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
+@contextmanager
+def _engine(database_url: str, **options: Any) -> "Iterator[Engine]":
+    """An engine for one command, disposed of when it ends."""
+    from app.core.db import make_engine
+
+    engine = make_engine(database_url, **options)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -163,13 +183,10 @@ def _wait_for_database(database_url: str, seconds: float) -> None:
 
 def _warn_about_connections(database_url: str, workers: int, per_worker: int) -> None:
     """Warn when this machine's workers alone could take every PostgreSQL connection."""
-    from app.core.db import connection_budget_warning, make_engine, server_connection_limits
+    from app.core.db import connection_budget_warning, server_connection_limits
 
-    engine = make_engine(database_url, pool_size=1, max_overflow=0)
-    try:
+    with _engine(database_url, pool_size=1, max_overflow=0) as engine:
         limits = server_connection_limits(engine)
-    finally:
-        engine.dispose()
     if limits is None:
         return
     warning = connection_budget_warning(
@@ -186,15 +203,11 @@ def _warn_about_connections(database_url: str, workers: int, per_worker: int) ->
 
 def _warn_about_unverified_voters(database_url: str) -> None:
     """In production, name every open process whose voters would not be verified."""
-    from app.core.db import make_engine, open_session
+    from app.core.db import open_session
     from app.services import processes
 
-    engine = make_engine(database_url)
-    try:
-        with open_session(engine, write=False) as session:
-            names = processes.open_and_unverified(session)
-    finally:
-        engine.dispose()
+    with _engine(database_url) as engine, open_session(engine, write=False) as session:
+        names = processes.open_and_unverified(session)
     typer.echo(
         "warning: without voting codes or verified e-mail addresses one person with several "
         "accounts casts several ballots; entering voting is refused (unverified_voters) "
@@ -288,23 +301,21 @@ def create_admin(
     from pydantic import ValidationError
 
     from app.core.config import get_settings
-    from app.core.db import make_engine, open_session
     from app.core.db import migrate as apply_migrations
+    from app.core.db import open_session
     from app.services import accounts
 
     secret = _admin_password(password, password_stdin)
     settings = get_settings()
     _wait_for_database(settings.database_url, settings.db_wait_seconds)
     apply_migrations(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
-        with open_session(engine) as session:
-            user, created = accounts.ensure_admin(session, email=email, password=secret)
-            session.commit()
-    except ValidationError as exc:
-        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
-    finally:
-        engine.dispose()
+    with _engine(settings.database_url) as engine:
+        try:
+            with open_session(engine) as session:
+                user, created = accounts.ensure_admin(session, email=email, password=secret)
+                session.commit()
+        except ValidationError as exc:
+            fail(_field_errors(exc))
     typer.echo(f"{'created' if created else 'updated'} admin {user.email} (id {user.id})")
 
 
@@ -316,19 +327,15 @@ def prune() -> None:
     pseudonymised emails and addresses are not kept beyond their window.
     """
     from app.core.config import get_settings
-    from app.core.db import make_engine, open_session
+    from app.core.db import open_session
     from app.models.base import utcnow
     from app.services import throttle
 
     settings = get_settings()
     _wait_for_database(settings.database_url, settings.db_wait_seconds)
-    engine = make_engine(settings.database_url)
-    try:
-        with open_session(engine) as session:
-            removed = throttle.prune(session, now=utcnow())
-            session.commit()
-    finally:
-        engine.dispose()
+    with _engine(settings.database_url) as engine, open_session(engine) as session:
+        removed = throttle.prune(session, now=utcnow())
+        session.commit()
     typer.echo(f"pruned {removed} expired throttle records")
 
 
@@ -350,7 +357,6 @@ def send_mail(
     import time
 
     from app.core.config import ConfigError, get_settings
-    from app.core.db import make_engine
     from app.services import mail
 
     settings = get_settings()
@@ -359,23 +365,21 @@ def send_mail(
     except ConfigError as exc:
         fail(str(exc), code=2)
     mailer = mail.make_mailer(settings)
-    engine = make_engine(settings.database_url)
-    typer.echo(f"mail goes to {mailer.description}", err=True)
-    try:
-        while True:
-            result = mail.deliver_due(engine, mailer)
-            typer.echo(
-                f"sent {result.sent}, retrying {result.retrying}, failed {result.failed}, "
-                f"dropped {result.dropped}",
-                err=True,
-            )
-            if not loop:
-                return
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        return
-    finally:
-        engine.dispose()
+    with _engine(settings.database_url) as engine:
+        typer.echo(f"mail goes to {mailer.description}", err=True)
+        try:
+            while True:
+                result = mail.deliver_due(engine, mailer)
+                typer.echo(
+                    f"sent {result.sent}, retrying {result.retrying}, failed {result.failed}, "
+                    f"dropped {result.dropped}",
+                    err=True,
+                )
+                if not loop:
+                    return
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            return
 
 
 @cli.command()
@@ -396,22 +400,20 @@ def demo(
     Schildersbuurt, of which each resident votes in one; all one round transition from voting.
     """
     from app.core.config import get_settings
-    from app.core.db import make_engine, open_session
     from app.core.db import migrate as apply_migrations
+    from app.core.db import open_session
     from app.services import demo as demo_data
 
     settings = get_settings()
     _wait_for_database(settings.database_url, settings.db_wait_seconds)
     apply_migrations(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
-        with open_session(engine) as session:
-            created = demo_data.load_city(session) if city else demo_data.load(session)
-            session.commit()
-    except demo_data.NotEmpty as exc:
-        fail(str(exc))
-    finally:
-        engine.dispose()
+    with _engine(settings.database_url) as engine:
+        try:
+            with open_session(engine) as session:
+                created = demo_data.load_city(session) if city else demo_data.load(session)
+                session.commit()
+        except demo_data.NotEmpty as exc:
+            fail(str(exc))
     for email, role in created.items():
         typer.echo(f"{role:<10} {email}")
     typer.echo(f"password for every demo account: {demo_data.DEMO_PASSWORD}")
@@ -546,8 +548,8 @@ def seal(
     process published at least its `seal_after_days` ago.
     """
     from app.core.config import get_settings
-    from app.core.db import make_engine, open_session
     from app.core.db import migrate as apply_migrations
+    from app.core.db import open_session
     from app.core.errors import DomainError
     from app.services import sealing
 
@@ -556,10 +558,9 @@ def seal(
     settings = get_settings()
     _wait_for_database(settings.database_url, settings.db_wait_seconds)
     apply_migrations(settings.database_url)
-    engine = make_engine(settings.database_url)
     sealed: list[int] = []
     failures: list[str] = []
-    try:
+    with _engine(settings.database_url) as engine:
         with open_session(engine) as session:
             targets = sealing.due(session) if due else [process_id]
         for target in targets:
@@ -581,8 +582,6 @@ def seal(
                 f"{', '.join(sealing.SCRUBBED_TABLES)} on PostgreSQL, or "
                 "PRAGMA wal_checkpoint(TRUNCATE) on SQLite"
             )
-    finally:
-        engine.dispose()
     typer.echo(f"sealed: {', '.join(map(str, sealed)) or 'none'}")
     if failures:
         fail("; ".join(failures))
@@ -609,7 +608,7 @@ def paper_import(
     from sqlmodel import select
 
     from app.core.config import get_settings
-    from app.core.db import make_engine, open_session
+    from app.core.db import open_session
     from app.core.errors import DomainError
     from app.models.paper import PaperBatchIn
     from app.models.user import User
@@ -625,29 +624,33 @@ def paper_import(
     except paper.CsvError as exc:
         fail(f"{path}: {exc}")
     except ValidationError as exc:
-        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        fail(_field_errors(exc))
     key = voting_codes.code_key(settings.signing_key())
-    engine = make_engine(settings.database_url)
-    try:
-        with open_session(engine) as session:
-            actor = session.exec(select(User).where(User.email == as_email.strip().lower())).first()
-            if actor is None:
-                fail(f"no account {as_email}")
-            if confirm is None:
-                batch = paper.enter(session, actor=actor, process_id=process_id, data=data, key=key)
-            else:
-                batch = paper.confirm(session, actor=actor, batch_id=confirm, data=data, key=key)
-            session.commit()
-    except DomainError as exc:
-        for difference in exc.extra.get("differences", []):
-            typer.echo(
-                f"ballot {difference['index']}: first {difference['first']}, "
-                f"second {difference['second']}",
-                err=True,
-            )
-        fail(f"{exc.code}: {exc.detail}")
-    finally:
-        engine.dispose()
+    with _engine(settings.database_url) as engine:
+        try:
+            with open_session(engine) as session:
+                actor = session.exec(
+                    select(User).where(User.email == as_email.strip().lower())
+                ).first()
+                if actor is None:
+                    fail(f"no account {as_email}")
+                if confirm is None:
+                    batch = paper.enter(
+                        session, actor=actor, process_id=process_id, data=data, key=key
+                    )
+                else:
+                    batch = paper.confirm(
+                        session, actor=actor, batch_id=confirm, data=data, key=key
+                    )
+                session.commit()
+        except DomainError as exc:
+            for difference in exc.extra.get("differences", []):
+                typer.echo(
+                    f"ballot {difference['index']}: first {difference['first']}, "
+                    f"second {difference['second']}",
+                    err=True,
+                )
+            fail(f"{exc.code}: {exc.detail}")
     c = batch.counts
     typer.echo(
         f"batch {batch.id} {batch.status}: {c.ballots} ballots, {c.valid} valid, "
