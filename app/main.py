@@ -50,6 +50,7 @@ from app.routers import (
     users,
 )
 from app.routers.deps import API_PREFIX, get_current_user, get_optional_user
+from app.services.analysis import analysis_pool
 from app.services.mail import Mailer, make_mailer, sender_loop
 from app.services.throttle import make_guard
 
@@ -82,7 +83,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = max(limiter.total_tokens, admitted + 10)
         sender = _start_mail_sender(engine, mailer, settings.mail_sender_interval_seconds)
+        # What-if tallies run in child processes, started on first use.
+        _app.state.analysis_pool = analysis_pool(settings)
         yield
+        _app.state.analysis_pool.shutdown()
         if sender is not None:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -32,6 +32,7 @@ class Kind(StrEnum):
     timeout = "timeout"
     invalid = "invalid"
     throttled = "throttled"
+    unavailable = "unavailable"  # try again shortly (`retry_after` says when)
 
 
 class Reason(StrEnum):
@@ -158,6 +159,10 @@ PaperBatchesPending = _error(
 BallotSealed = _error(Kind.gone, "ballot_sealed", N_("Ballots of this process are sealed"))
 UnverifiedVoters = _error(Kind.conflict, "unverified_voters", N_("Voters would not be verified"))
 InvalidPabulib = _error(Kind.invalid, "invalid_pabulib", N_("Not a pabulib file we can read"))
+ElectionTooLarge = _error(
+    Kind.invalid, "election_too_large", N_("The election is too large to analyse")
+)
+Busy = _error(Kind.unavailable, "busy", N_("Busy, try again shortly"))
 # Accounts and mail
 InvalidToken = _error(Kind.invalid, "invalid_token", N_("Invalid or expired link"))
 ProfileLocked = _error(

@@ -65,6 +65,7 @@ STATUS: dict[Kind, int] = {
     Kind.timeout: 408,
     Kind.invalid: 422,
     Kind.throttled: 429,
+    Kind.unavailable: 503,
 }
 
 log = logging.getLogger("wijkbudget")
