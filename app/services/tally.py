@@ -260,47 +260,68 @@ class _EqualShares:
         """The price rho at b as numerator and denominator, as affine (A, B, D) meaning
         (A + B*b) / D, and the payment plan; or None when the supporters cannot afford it.
 
+        The capped supporters (money / w below q) are found by water-filling: start with
+        q = cost / total weight, cap every class below it, raise q to (cost - their money) /
+        (weight left), and repeat until nobody new falls below; q only rises on the way, so
+        this ends at the set the walk in ascending money / w would find. Only the capped
+        classes' money is summed (over the least common denominator of theirs); every other
+        class is compared with q over its own denominator. If all are capped, the supporters
+        cannot afford the cost.
+
         Only the decision "cannot afford" is recorded here. For any capping set C the
         affine q_C = (cost - money of C) / (weight outside C) is at most the true q at
         every b, so a losing proposal's affine price is a lower bound wherever it is
         used; the winner's own decisions are recorded when it wins (`_record_win`)."""
         held = self._held(index, class_of)
         money, bn, bd = self.money, self.bn, self.bd
-        # Over the supporters' common denominator, every amount below is an integer.
-        scale = math.lcm(*{money[c][2] for c, _ in held})
-        cost = self.costs[index] * scale
+        cost = self.costs[index]
+        # (class, weight, voters, A, B, d) with money (A + B*b) / d, and money * d * bd
         entries = []
-        total_a = total_b = 0
+        values = []
         for (c, w), n in held.items():
             a, b_coef, d = money[c]
-            if d != scale:
-                a, b_coef = a * (scale // d), b_coef * (scale // d)
-            total_a += a * n
-            total_b += b_coef * n
-            entries.append((c, w, n, a, b_coef))
-        if (total_a - cost) * bd + total_b * bn < 0:
-            self._record(total_a - cost, total_b, holds=False)
-            return None
-        lcm = self.weight_lcm[index]
-        # ascending money per unit of weight: the first to run out come first
-        entries.sort(key=lambda e: (e[3] * bd + e[4] * bn) * (lcm // e[1]))
-        rest_a, rest_b = cost, 0
+            entries.append((c, w, n, a, b_coef, d))
+            values.append(a * bd + b_coef * bn)
+        capped: list[tuple[int, int, int, int, int, int]] = []
+        rest_a, rest_b, scale = cost, 0, 1  # cost - money of the capped, over `scale`
         weight_left = self.total_weight[index]
-        capped_until = 0
-        if cost:
-            for _, w, n, a, b_coef in entries:
-                # uncapped when money / w >= q = rest / weight_left
-                if (a * weight_left - rest_a * w) * bd + (
-                    b_coef * weight_left - rest_b * w
-                ) * bn >= 0:
-                    break
-                rest_a -= a * n
-                rest_b -= b_coef * n
+        open_ = list(range(len(entries)))
+        while True:
+            # below q = rest / (scale * weight_left): value * scale * weight_left < rest * w * d
+            due = rest_a * bd + rest_b * bn
+            reach = scale * weight_left
+            short = [i for i in open_ if values[i] * reach < due * entries[i][1] * entries[i][5]]
+            if not short:
+                break
+            new_scale = math.lcm(scale, *{entries[i][5] for i in short})
+            rest_a *= new_scale // scale
+            rest_b *= new_scale // scale
+            for i in short:
+                _, w, n, a, b_coef, d = entries[i]
+                factor = new_scale // d
+                rest_a -= a * n * factor
+                rest_b -= b_coef * n * factor
                 weight_left -= w * n
-                capped_until += 1
-        denominator = weight_left * max(self.costs[index], 1) * scale
-        plan = (rest_a, rest_b, weight_left, scale, capped_until, entries, total_a - cost, total_b)
+                capped.append(entries[i])
+            scale = new_scale
+            if not weight_left:
+                self._record_unaffordable(entries, cost)
+                return None
+            shorts = set(short)
+            open_ = [i for i in open_ if i not in shorts]
+        ordered = capped + [entries[i] for i in open_]
+        denominator = scale * weight_left * max(cost, 1)
+        plan = (rest_a, rest_b, weight_left, scale, len(capped), ordered)
         return rest_a * bd + rest_b * bn, denominator * bd, (rest_a, rest_b, denominator), plan
+
+    def _record_unaffordable(
+        self, entries: list[tuple[int, int, int, int, int, int]], cost: int
+    ) -> None:
+        """The supporters' money falls short of the cost: note where it would not."""
+        scale = math.lcm(*{e[5] for e in entries})
+        total_a = sum(a * n * (scale // d) for _, _, n, a, _, d in entries)
+        total_b = sum(b_coef * n * (scale // d) for _, _, n, _, b_coef, d in entries)
+        self._record(total_a - cost * scale, total_b, holds=False)
 
     def _held(self, index: int, class_of: list[int]) -> dict[tuple[int, int], int]:
         """How many supporters of the proposal sit in each (wallet class, weight)."""
@@ -318,26 +339,29 @@ class _EqualShares:
 
     def _record_win(self, plan: "_Plan") -> None:
         """The winner stays affordable and its capping set stays the same."""
-        rest_a, rest_b, weight_left, _, capped_until, entries, spare_a, spare_b = plan
-        self._record(spare_a, spare_b, holds=True)
-        for position, (_, w, _, a, b_coef) in enumerate(entries):
+        # (That it stays affordable needs no record: money's coefficient of b is never
+        # negative, so more money per voter only adds to what the supporters hold.)
+        rest_a, rest_b, weight_left, scale, capped_until, entries = plan
+        reach = scale * weight_left
+        for position, (_, w, _, a, b_coef, d) in enumerate(entries):
             if self.tight:
                 return
+            # money / w - q, times d * w * reach (see `_Plan`)
+            h_a, h_b = a * reach - rest_a * w * d, b_coef * reach - rest_b * w * d
             if position < capped_until:  # money / w at most q
-                h_a, h_b = rest_a * w - a * weight_left, rest_b * w - b_coef * weight_left
-            else:  # money / w at least q
-                h_a, h_b = a * weight_left - rest_a * w, b_coef * weight_left - rest_b * w
+                h_a, h_b = -h_a, -h_b
             self._record(h_a, h_b, holds=True)
 
     # -- paying --------------------------------------------------------------------------
 
     def _pay(self, index: int, plan: "_Plan", class_of: list[int]) -> None:
-        rest_a, rest_b, weight_left, scale, capped_until, entries, _, _ = plan
-        # The entries' money is over `scale` and q = rest / weight_left: what an uncapped
-        # supporter keeps, money - q * w, is over scale * weight_left, then reduced.
+        rest_a, rest_b, weight_left, scale, capped_until, entries = plan
+        # What an uncapped supporter keeps, money - q * w, over d * reach (see `_Plan`),
+        # reduced: the numerator is the one `_record_win` looked at.
+        reach = scale * weight_left
         money = self.money
         moved: dict[tuple[int, int], int] = {}
-        for position, (c, w, _, a, b_coef) in enumerate(entries):
+        for position, (c, w, _, a, b_coef, d) in enumerate(entries):
             new = self.next_class
             self.next_class += 1
             moved[(c, w)] = new
@@ -345,9 +369,7 @@ class _EqualShares:
                 money[new] = (0, 0, 1)
             else:
                 money[new] = _reduced(
-                    a * weight_left - rest_a * w,
-                    b_coef * weight_left - rest_b * w,
-                    scale * weight_left,
+                    a * reach - rest_a * w * d, b_coef * reach - rest_b * w * d, d * reach
                 )
         # Move the supporters' groups to their new classes, with C-level loops (map, zip,
         # Counter): this runs once per funded proposal over thousands of groups.
@@ -390,11 +412,12 @@ class _Entry:
         return (self.cost, self.neg_votes, self.index) < (other.cost, other.neg_votes, other.index)
 
 
-# How a proposal would be paid: rest (A, B) = q * uncapped weight, the uncapped weight, the
-# common denominator every amount of the plan is over, how many of the sorted (class,
-# weight, count, A, B) entries are capped, the entries, and the supporters' spare money
-# (A, B) beyond the cost.
-_Plan = tuple[int, int, int, int, int, list[tuple[int, int, int, int, int]], int, int]
+# How a proposal would be paid: rest (A, B) over `scale`, the uncapped weight W', the scale,
+# how many of the (class, weight, voters, A, B, d) entries are capped (they come first),
+# and the entries, each with its own money (A + B*b) / d. q = rest / (scale * W') is what an
+# uncapped supporter pays per unit of weight, and money / w - q, multiplied by the positive
+# d * w * scale * W', is (A + B*b) * scale * W' - rest * w * d.
+_Plan = tuple[int, int, int, int, int, list[tuple[int, int, int, int, int, int]]]
 
 
 def _reduced(a: int, b_coef: int, d: int) -> tuple[int, int, int]:
@@ -537,8 +560,10 @@ class _MesReplay:
             for w, groups in self.voters[index].items()
             for c, n in Counter(map(class_of.__getitem__, groups)).items()
         ]
-        scale = math.lcm(*{d for (_, d), _, _ in held})
-        rows = [(m * (scale // d), w, n) for (m, d), w, n in held]
+        denominators = {d for (_, d), _, _ in held}
+        scale = math.lcm(*denominators)
+        factors = {d: scale // d for d in denominators}
+        rows = [(m * factors[d], w, n) for (m, d), w, n in held]
         lcm = math.lcm(*(w for _, w, _ in rows)) if rows else 1
         rows.sort(key=lambda row: row[0] * (lcm // row[1]))
         return rows, scale
