@@ -40,6 +40,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import compress, repeat
+from operator import add, floordiv, itemgetter, lt, mul
 
 Ballot = tuple[tuple[int, int], ...]
 
@@ -256,72 +258,68 @@ class _EqualShares:
 
     def _price(
         self, index: int, class_of: list[int]
-    ) -> tuple[int, int, tuple[int, int, int], "_Plan"] | None:
+    ) -> "tuple[int, int, tuple[int, int, int], _Plan] | None":
         """The price rho at b as numerator and denominator, as affine (A, B, D) meaning
         (A + B*b) / D, and the payment plan; or None when the supporters cannot afford it.
 
         The capped supporters (money / w below q) are found by water-filling: start with
         q = cost / total weight, cap every class below it, raise q to (cost - their money) /
         (weight left), and repeat until nobody new falls below; q only rises on the way, so
-        this ends at the set the walk in ascending money / w would find. Only the capped
-        classes' money is summed (over the least common denominator of theirs); every other
-        class is compared with q over its own denominator. If all are capped, the supporters
-        cannot afford the cost.
+        this ends at the set the walk in ascending money / w would find (and, the supporters
+        affording the cost, leaves someone uncapped). Only the capped classes' money is
+        summed (over the least common denominator of theirs); every other class is compared
+        with q over its own denominator.
 
         Only the decision "cannot afford" is recorded here. For any capping set C the
         affine q_C = (cost - money of C) / (weight outside C) is at most the true q at
         every b, so a losing proposal's affine price is a lower bound wherever it is
         used; the winner's own decisions are recorded when it wins (`_record_win`)."""
         held = self._held(index, class_of)
-        money, bn, bd = self.money, self.bn, self.bd
+        bn, bd = self.bn, self.bd
         cost = self.costs[index]
-        # (class, weight, voters, A, B, d) with money (A + B*b) / d, and money * d * bd
-        entries = []
-        values = []
-        for (c, w), n in held.items():
-            a, b_coef, d = money[c]
-            entries.append((c, w, n, a, b_coef, d))
-            values.append(a * bd + b_coef * bn)
-        capped: list[tuple[int, int, int, int, int, int]] = []
+        # Column by column, so that the loops over thousands of classes run in C (map): the
+        # classes' money (A + B*b) / d, their weights and their voters.
+        wallets = list(map(self.money.__getitem__, map(itemgetter(0), held)))
+        a_s, b_s, d_s = (list(map(itemgetter(k), wallets)) for k in range(3))
+        counts = list(held.values())
+        # money * d * bd per class
+        values = list(map(add, map(mul, a_s, repeat(bd)), map(mul, b_s, repeat(bn))))
+        # Can they afford it? Their whole euros bound their money from both sides, in small
+        # integers; only a close call (or a refusal to record) sums the exact money.
+        floors = sum(map(mul, map(floordiv, values, map(mul, d_s, repeat(bd))), counts))
+        if floors < cost and (floors + sum(counts) >= cost or not self.tight):
+            total_a, total_b, common = _total(a_s, b_s, d_s, counts)
+            if (total_a - cost * common) * bd + total_b * bn < 0:
+                self._record(total_a - cost * common, total_b, holds=False)
+                return None
+        elif floors < cost:
+            return None  # nothing is recorded any more in this run (`_record`)
+        weighed = list(map(mul, map(itemgetter(1), held), d_s))
+        capped: list[int] = []
         rest_a, rest_b, scale = cost, 0, 1  # cost - money of the capped, over `scale`
         weight_left = self.total_weight[index]
-        open_ = list(range(len(entries)))
+        shut: set[int] = set()  # the capped
         while True:
             # below q = rest / (scale * weight_left): value * scale * weight_left < rest * w * d
-            due = rest_a * bd + rest_b * bn
-            reach = scale * weight_left
-            short = [i for i in open_ if values[i] * reach < due * entries[i][1] * entries[i][5]]
+            due, reach = rest_a * bd + rest_b * bn, scale * weight_left
+            below = map(lt, map(mul, values, repeat(reach)), map(mul, weighed, repeat(due)))
+            short = [i for i in compress(range(len(values)), below) if i not in shut]
             if not short:
                 break
-            new_scale = math.lcm(scale, *{entries[i][5] for i in short})
+            new_scale = math.lcm(scale, *{d_s[i] for i in short})
             rest_a *= new_scale // scale
             rest_b *= new_scale // scale
             for i in short:
-                _, w, n, a, b_coef, d = entries[i]
-                factor = new_scale // d
-                rest_a -= a * n * factor
-                rest_b -= b_coef * n * factor
-                weight_left -= w * n
-                capped.append(entries[i])
+                factor, n = new_scale // d_s[i], counts[i]
+                rest_a -= a_s[i] * n * factor
+                rest_b -= b_s[i] * n * factor
+                weight_left -= weighed[i] // d_s[i] * n
             scale = new_scale
-            if not weight_left:
-                self._record_unaffordable(entries, cost)
-                return None
-            shorts = set(short)
-            open_ = [i for i in open_ if i not in shorts]
-        ordered = capped + [entries[i] for i in open_]
+            capped += short
+            shut.update(short)
         denominator = scale * weight_left * max(cost, 1)
-        plan = (rest_a, rest_b, weight_left, scale, len(capped), ordered)
+        plan = _Plan(rest_a, rest_b, weight_left, scale, capped, (held, counts, a_s, b_s, d_s))
         return rest_a * bd + rest_b * bn, denominator * bd, (rest_a, rest_b, denominator), plan
-
-    def _record_unaffordable(
-        self, entries: list[tuple[int, int, int, int, int, int]], cost: int
-    ) -> None:
-        """The supporters' money falls short of the cost: note where it would not."""
-        scale = math.lcm(*{e[5] for e in entries})
-        total_a = sum(a * n * (scale // d) for _, _, n, a, _, d in entries)
-        total_b = sum(b_coef * n * (scale // d) for _, _, n, _, b_coef, d in entries)
-        self._record(total_a - cost * scale, total_b, holds=False)
 
     def _held(self, index: int, class_of: list[int]) -> dict[tuple[int, int], int]:
         """How many supporters of the proposal sit in each (wallet class, weight)."""
@@ -341,7 +339,8 @@ class _EqualShares:
         """The winner stays affordable and its capping set stays the same."""
         # (That it stays affordable needs no record: money's coefficient of b is never
         # negative, so more money per voter only adds to what the supporters hold.)
-        rest_a, rest_b, weight_left, scale, capped_until, entries = plan
+        rest_a, rest_b, weight_left, scale = plan.rest_a, plan.rest_b, plan.weight_left, plan.scale
+        capped_until, entries = len(plan.capped), plan.entries()
         reach = scale * weight_left
         for position, (_, w, _, a, b_coef, d) in enumerate(entries):
             if self.tight:
@@ -355,7 +354,8 @@ class _EqualShares:
     # -- paying --------------------------------------------------------------------------
 
     def _pay(self, index: int, plan: "_Plan", class_of: list[int]) -> None:
-        rest_a, rest_b, weight_left, scale, capped_until, entries = plan
+        rest_a, rest_b, weight_left, scale = plan.rest_a, plan.rest_b, plan.weight_left, plan.scale
+        capped_until, entries = len(plan.capped), plan.entries()
         # What an uncapped supporter keeps, money - q * w, over d * reach (see `_Plan`),
         # reduced: the numerator is the one `_record_win` looked at.
         reach = scale * weight_left
@@ -412,12 +412,53 @@ class _Entry:
         return (self.cost, self.neg_votes, self.index) < (other.cost, other.neg_votes, other.index)
 
 
-# How a proposal would be paid: rest (A, B) over `scale`, the uncapped weight W', the scale,
-# how many of the (class, weight, voters, A, B, d) entries are capped (they come first),
-# and the entries, each with its own money (A + B*b) / d. q = rest / (scale * W') is what an
-# uncapped supporter pays per unit of weight, and money / w - q, multiplied by the positive
-# d * w * scale * W', is (A + B*b) * scale * W' - rest * w * d.
-_Plan = tuple[int, int, int, int, int, list[tuple[int, int, int, int, int, int]]]
+class _Plan:
+    """How a proposal would be paid: rest (A, B) over `scale`, the uncapped weight W', the
+    scale, which supporter classes are capped, and the classes' columns (held, voters, A,
+    B, d: each class's own money (A + B*b) / d). q = rest / (scale * W') is what an uncapped
+    supporter pays per unit of weight, and money / w - q, multiplied by the positive
+    d * w * scale * W', is (A + B*b) * scale * W' - rest * w * d."""
+
+    __slots__ = ("capped", "columns", "rest_a", "rest_b", "scale", "weight_left")
+
+    def __init__(
+        self,
+        rest_a: int,
+        rest_b: int,
+        weight_left: int,
+        scale: int,
+        capped: list[int],
+        columns: tuple[dict[tuple[int, int], int], list[int], list[int], list[int], list[int]],
+    ) -> None:
+        self.rest_a, self.rest_b, self.weight_left, self.scale = rest_a, rest_b, weight_left, scale
+        self.capped, self.columns = capped, columns
+
+    def entries(self) -> list[tuple[int, int, int, int, int, int]]:
+        """(class, weight, voters, A, B, d) per supporter class, the capped ones first (built
+        only for the winner: most plans are priced and dropped)."""
+        held, counts, a_s, b_s, d_s = self.columns
+        classes, weights = map(itemgetter(0), held), map(itemgetter(1), held)
+        rows = list(zip(classes, weights, counts, a_s, b_s, d_s, strict=True))
+        if not self.capped:
+            return rows
+        shut = set(self.capped)
+        return [rows[i] for i in self.capped] + [r for i, r in enumerate(rows) if i not in shut]
+
+
+def _total(
+    a_s: list[int], b_s: list[int], d_s: list[int], counts: list[int]
+) -> tuple[int, int, int]:
+    """sum(n * (A + B*b) / d) as (A, B) over the least common denominator, which is third."""
+    denominators = set(d_s)
+    common = math.lcm(*denominators)
+    if len(denominators) == 1:
+        return sum(map(mul, a_s, counts)), sum(map(mul, b_s, counts)), common
+    factors = list(map({d: common // d for d in denominators}.__getitem__, d_s))
+    return (
+        sum(map(mul, map(mul, a_s, counts), factors)),
+        sum(map(mul, map(mul, b_s, counts), factors)),
+        common,
+    )
 
 
 def _reduced(a: int, b_coef: int, d: int) -> tuple[int, int, int]:
