@@ -15,7 +15,7 @@ UV ?= $(or $(shell command -v uv 2>/dev/null),$(UV_TOOLS)/bin/uv)
 # The project environment is .venv here, whatever the caller's environment says.
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install lock run demo test test-fast lint typecheck unit clients image deploy-check docs i18n bench-tally bench-tally-db bench-vote bench-observability clean
+.PHONY: install lock run demo test test-fast lint typecheck unit clients image deploy-check docs i18n bench-tally bench-tally-db bench-vote bench-observability bench-hostile clean
 
 install: $(STAMP)
 
@@ -91,6 +91,10 @@ clients: install
 
 bench-tally: install
 	$(BIN)/python -m bench.tally
+
+# The files built to make Equal Shares slow (issue 18), before (c412ce2) and after.
+bench-hostile: install
+	$(BIN)/python -m bench.hostile_tally --before c412ce2
 
 bench-tally-db: install
 	$(BIN)/python -m bench.tally_db

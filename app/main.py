@@ -44,6 +44,7 @@ from app.routers import (
 )
 from app.routers import metrics as metrics_router
 from app.routers.deps import API_PREFIX
+from app.services.analysis import analysis_pool
 from app.services.mail import MAIL_SENDER_CONNECTIONS, Mailer, make_mailer, sender_loop
 from app.services.media import make_store
 from app.services.throttle import make_guard
@@ -92,7 +93,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if metrics_on:
             metrics.watch_pool(engine, admitted)
         sender = _start_mail_sender(sender_engine, mailer, settings.mail_sender_interval_seconds)
+        # What-if tallies run in child processes, started on first use.
+        _app.state.analysis_pool = analysis_pool(settings)
         yield
+        _app.state.analysis_pool.shutdown()
         if sender is not None:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -91,6 +91,16 @@ class Settings(BaseSettings):
     analysis_max_votes: int = Field(default=100_000, ge=1)
     analysis_max_per_address: int = Field(default=10, ge=1)
     analysis_window_minutes: int = Field(default=60, ge=1)
+    # The shape an analysis may have (`election_too_large` beyond), checked right after
+    # parsing: the largest real files (Lodz 2022: 160 projects, 133 distinct costs, 325,964
+    # approvals) fit with room; files built to make Equal Shares slow do not.
+    analysis_max_projects: int = Field(default=500, ge=1)
+    analysis_max_approvals: int = Field(default=500_000, ge=1)
+    analysis_max_distinct_costs: int = Field(default=300, ge=1)
+    # Analyses run in child processes, at most ANALYSIS_SLOTS at once per worker (beyond:
+    # 503 `busy`), each stopped after ANALYSIS_CPU_SECONDS of CPU (`election_too_large`).
+    analysis_slots: int = Field(default=1, ge=1, le=32)
+    analysis_cpu_seconds: int = Field(default=30, ge=1, le=3600)
     # Proposal images (app/services/media.py): stored as files under MEDIA_DIR; each upload
     # at most IMAGE_MAX_BYTES (its request body that plus room for the multipart framing)
     # and IMAGE_MAX_PIXELS (checked from the header, before decoding). 25 MP takes the

@@ -114,6 +114,17 @@ class Problem(BaseModel):
     closes_at: datetime | None = Field(
         default=None, description="`voting_closed`: the voting window's end, if set."
     )
+    limit: str | SkipJsonSchema[None] = Field(
+        default=None,
+        description="`election_too_large`: which limit: `projects`, `approvals`, "
+        "`distinct_costs` or `cpu_seconds`.",
+    )
+    maximum: int | SkipJsonSchema[None] = Field(
+        default=None, description="`election_too_large`: the limit's value."
+    )
+    actual: int | SkipJsonSchema[None] = Field(
+        default=None, description="`election_too_large`: the file's figure."
+    )
 
 
 def problem_codes() -> list[str]:

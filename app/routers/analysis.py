@@ -5,10 +5,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from app.core import metrics
-from app.core.errors import InvalidPabulib, PayloadTooLarge, TooManyAttempts
+from app.core.errors import (
+    Busy,
+    ElectionTooLarge,
+    InvalidPabulib,
+    PayloadTooLarge,
+    TooManyAttempts,
+)
 from app.core.problems import problem_responses
 from app.models.analysis import Analysis
-from app.routers.deps import ClientAddress, SessionDep, SettingsDep, Throttle
+from app.routers.deps import ClientAddress, SessionDep, Throttle
 from app.services import analysis
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
@@ -31,14 +37,15 @@ _BODY = {
 @router.post(
     "/tally",
     response_model=Analysis,
-    responses=problem_responses(InvalidPabulib, PayloadTooLarge, TooManyAttempts),
+    responses=problem_responses(
+        InvalidPabulib, ElectionTooLarge, PayloadTooLarge, TooManyAttempts, Busy
+    ),
     openapi_extra={"requestBody": _BODY},
     summary="Tally a pabulib file with both rules, explained (anyone, throttled; <= 10 MiB)",
 )
 async def tally(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
     address: ClientAddress,
     guard: Throttle,
 ) -> Analysis:
@@ -48,12 +55,12 @@ async def tally(
         body = await upload.read() if isinstance(upload, UploadFile) else b""
     else:
         body = await request.body()
-    # The tally takes seconds on a large file: off the event loop.
+    # The tally runs in a child process (`AnalysisPool`); this thread only waits for it.
     return await run_in_threadpool(
         metrics.timed_analysis(analysis.tally_file),
         session,
         body=body,
         address=address,
         guard=guard,
-        max_votes=settings.analysis_max_votes,
+        pool=request.app.state.analysis_pool,
     )

@@ -20,7 +20,11 @@ an outcome funds every proposal that has a vote.
 Speed without floats (all arithmetic is on integers and `Fraction`s):
 - identical ballots are grouped, and voters who supported the same funded proposals with
   the same weights hold the same money, so money is kept per "wallet class";
-- money is kept as integers over one common scale, rescaled when a payment divides;
+- money is kept per wallet class as a reduced fraction with its own denominator: a voter's
+  money depends only on the payments they made, so its denominator stays as small as the
+  few prices they paid (one common denominator for all voters would grow with every funded
+  proposal, to thousands of bits); a proposal is priced over the least common denominator
+  of its supporters' classes;
 - lazy pricing: money only shrinks during a run, so a proposal's earlier price is a lower
   bound of its price now; a heap re-prices only proposals that could still win;
 - Add1 skips ahead with proof: every amount in a run is an affine function of the starting
@@ -36,6 +40,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import compress, repeat
+from operator import add, floordiv, itemgetter, lt, mul
 
 Ballot = tuple[tuple[int, int], ...]
 
@@ -151,7 +157,8 @@ def equal_shares_run(election: Election, b: Fraction) -> list[int]:
 class _EqualShares:
     """Runs of the Method of Equal Shares for one election, at a given money per voter b.
 
-    Money is an affine function of b kept as integers: (A + B * b) / scale, per wallet class.
+    Money is an affine function of b kept as integers: (A + B * b) / D per wallet class,
+    with gcd(A, B, D) == 1.
     """
 
     def __init__(self, election: Election, votes: Sequence[int]) -> None:
@@ -185,8 +192,7 @@ class _EqualShares:
         # further decision can let it skip anything, and recording stops.
         self.next_whole = Fraction(math.floor(b) + 1)
         self.tight = False
-        self.scale = 1
-        self.money: dict[int, tuple[int, int]] = {0: (0, 1)}  # live class -> (A, B)
+        self.money: dict[int, tuple[int, int, int]] = {0: (0, 1, 1)}  # live class -> (A, B, D)
         self.population: Counter[int] = Counter({0: self.group_count})
         self.next_class = 1
         class_of = [0] * self.group_count
@@ -252,46 +258,67 @@ class _EqualShares:
 
     def _price(
         self, index: int, class_of: list[int]
-    ) -> tuple[int, int, tuple[int, int, int], "_Plan"] | None:
+    ) -> "tuple[int, int, tuple[int, int, int], _Plan] | None":
         """The price rho at b as numerator and denominator, as affine (A, B, D) meaning
         (A + B*b) / D, and the payment plan; or None when the supporters cannot afford it.
+
+        The capped supporters (money / w below q) are found by water-filling: start with
+        q = cost / total weight, cap every class below it, raise q to (cost - their money) /
+        (weight left), and repeat until nobody new falls below; q only rises on the way, so
+        this ends at the set the walk in ascending money / w would find (and, the supporters
+        affording the cost, leaves someone uncapped). Only the capped classes' money is
+        summed (over the least common denominator of theirs); every other class is compared
+        with q over its own denominator.
 
         Only the decision "cannot afford" is recorded here. For any capping set C the
         affine q_C = (cost - money of C) / (weight outside C) is at most the true q at
         every b, so a losing proposal's affine price is a lower bound wherever it is
         used; the winner's own decisions are recorded when it wins (`_record_win`)."""
         held = self._held(index, class_of)
-        money, bn, bd = self.money, self.bn, self.bd
-        cost = self.costs[index] * self.scale
-        entries = []
-        total_a = total_b = 0
-        for (c, w), n in held.items():
-            a, b_coef = money[c]
-            total_a += a * n
-            total_b += b_coef * n
-            entries.append((c, w, n, a, b_coef))
-        if (total_a - cost) * bd + total_b * bn < 0:
-            self._record(total_a - cost, total_b, holds=False)
-            return None
-        lcm = self.weight_lcm[index]
-        # ascending money per unit of weight: the first to run out come first
-        entries.sort(key=lambda e: (e[3] * bd + e[4] * bn) * (lcm // e[1]))
-        rest_a, rest_b = cost, 0
+        bn, bd = self.bn, self.bd
+        cost = self.costs[index]
+        # Column by column, so that the loops over thousands of classes run in C (map): the
+        # classes' money (A + B*b) / d, their weights and their voters.
+        wallets = list(map(self.money.__getitem__, map(itemgetter(0), held)))
+        a_s, b_s, d_s = (list(map(itemgetter(k), wallets)) for k in range(3))
+        counts = list(held.values())
+        # money * d * bd per class
+        values = list(map(add, map(mul, a_s, repeat(bd)), map(mul, b_s, repeat(bn))))
+        # Can they afford it? Their whole euros bound their money from both sides, in small
+        # integers; only a close call (or a refusal to record) sums the exact money.
+        floors = sum(map(mul, map(floordiv, values, map(mul, d_s, repeat(bd))), counts))
+        if floors < cost and (floors + sum(counts) >= cost or not self.tight):
+            total_a, total_b, common = _total(a_s, b_s, d_s, counts)
+            if (total_a - cost * common) * bd + total_b * bn < 0:
+                self._record(total_a - cost * common, total_b, holds=False)
+                return None
+        elif floors < cost:
+            return None  # nothing is recorded any more in this run (`_record`)
+        weighed = list(map(mul, map(itemgetter(1), held), d_s))
+        capped: list[int] = []
+        rest_a, rest_b, scale = cost, 0, 1  # cost - money of the capped, over `scale`
         weight_left = self.total_weight[index]
-        capped_until = 0
-        if cost:
-            for _, w, n, a, b_coef in entries:
-                # uncapped when money / w >= q = rest / weight_left
-                if (a * weight_left - rest_a * w) * bd + (
-                    b_coef * weight_left - rest_b * w
-                ) * bn >= 0:
-                    break
-                rest_a -= a * n
-                rest_b -= b_coef * n
-                weight_left -= w * n
-                capped_until += 1
-        denominator = weight_left * max(self.costs[index], 1) * self.scale
-        plan = (rest_a, rest_b, weight_left, capped_until, entries, total_a - cost, total_b)
+        shut: set[int] = set()  # the capped
+        while True:
+            # below q = rest / (scale * weight_left): value * scale * weight_left < rest * w * d
+            due, reach = rest_a * bd + rest_b * bn, scale * weight_left
+            below = map(lt, map(mul, values, repeat(reach)), map(mul, weighed, repeat(due)))
+            short = [i for i in compress(range(len(values)), below) if i not in shut]
+            if not short:
+                break
+            new_scale = math.lcm(scale, *{d_s[i] for i in short})
+            rest_a *= new_scale // scale
+            rest_b *= new_scale // scale
+            for i in short:
+                factor, n = new_scale // d_s[i], counts[i]
+                rest_a -= a_s[i] * n * factor
+                rest_b -= b_s[i] * n * factor
+                weight_left -= weighed[i] // d_s[i] * n
+            scale = new_scale
+            capped += short
+            shut.update(short)
+        denominator = scale * weight_left * max(cost, 1)
+        plan = _Plan(rest_a, rest_b, weight_left, scale, capped, (held, counts, a_s, b_s, d_s))
         return rest_a * bd + rest_b * bn, denominator * bd, (rest_a, rest_b, denominator), plan
 
     def _held(self, index: int, class_of: list[int]) -> dict[tuple[int, int], int]:
@@ -310,35 +337,40 @@ class _EqualShares:
 
     def _record_win(self, plan: "_Plan") -> None:
         """The winner stays affordable and its capping set stays the same."""
-        rest_a, rest_b, weight_left, capped_until, entries, spare_a, spare_b = plan
-        self._record(spare_a, spare_b, holds=True)
-        for position, (_, w, _, a, b_coef) in enumerate(entries):
+        # (That it stays affordable needs no record: money's coefficient of b is never
+        # negative, so more money per voter only adds to what the supporters hold.)
+        rest_a, rest_b, weight_left, scale = plan.rest_a, plan.rest_b, plan.weight_left, plan.scale
+        capped_until, entries = len(plan.capped), plan.entries()
+        reach = scale * weight_left
+        for position, (_, w, _, a, b_coef, d) in enumerate(entries):
             if self.tight:
                 return
+            # money / w - q, times d * w * reach (see `_Plan`)
+            h_a, h_b = a * reach - rest_a * w * d, b_coef * reach - rest_b * w * d
             if position < capped_until:  # money / w at most q
-                h_a, h_b = rest_a * w - a * weight_left, rest_b * w - b_coef * weight_left
-            else:  # money / w at least q
-                h_a, h_b = a * weight_left - rest_a * w, b_coef * weight_left - rest_b * w
+                h_a, h_b = -h_a, -h_b
             self._record(h_a, h_b, holds=True)
 
     # -- paying --------------------------------------------------------------------------
 
     def _pay(self, index: int, plan: "_Plan", class_of: list[int]) -> None:
-        rest_a, rest_b, weight_left, capped_until, entries, _, _ = plan
-        # q = rest / weight_left is not whole over the current scale: rescale the live
-        # classes by weight_left, and q becomes (rest_a, rest_b) exactly.
-        self.scale *= weight_left
+        rest_a, rest_b, weight_left, scale = plan.rest_a, plan.rest_b, plan.weight_left, plan.scale
+        capped_until, entries = len(plan.capped), plan.entries()
+        # What an uncapped supporter keeps, money - q * w, over d * reach (see `_Plan`),
+        # reduced: the numerator is the one `_record_win` looked at.
+        reach = scale * weight_left
         money = self.money
-        for c, (a, b_coef) in money.items():
-            money[c] = (a * weight_left, b_coef * weight_left)
         moved: dict[tuple[int, int], int] = {}
-        for position, (c, w, *_) in enumerate(entries):
-            capped = position < capped_until
-            a, b_coef = money[c]
+        for position, (c, w, _, a, b_coef, d) in enumerate(entries):
             new = self.next_class
             self.next_class += 1
             moved[(c, w)] = new
-            money[new] = (0, 0) if capped else (a - rest_a * w, b_coef - rest_b * w)
+            if position < capped_until:
+                money[new] = (0, 0, 1)
+            else:
+                money[new] = _reduced(
+                    a * reach - rest_a * w * d, b_coef * reach - rest_b * w * d, d * reach
+                )
         # Move the supporters' groups to their new classes, with C-level loops (map, zip,
         # Counter): this runs once per funded proposal over thousands of groups.
         groups, weights = self.groups_of[index], self.weights_of[index]
@@ -380,10 +412,59 @@ class _Entry:
         return (self.cost, self.neg_votes, self.index) < (other.cost, other.neg_votes, other.index)
 
 
-# How a proposal would be paid: rest (A, B) = q * uncapped weight, the uncapped weight, how
-# many of the sorted (class, weight, count, A, B) entries are capped, the entries, and the
-# supporters' spare money (A, B) beyond the cost.
-_Plan = tuple[int, int, int, int, list[tuple[int, int, int, int, int]], int, int]
+class _Plan:
+    """How a proposal would be paid: rest (A, B) over `scale`, the uncapped weight W', the
+    scale, which supporter classes are capped, and the classes' columns (held, voters, A,
+    B, d: each class's own money (A + B*b) / d). q = rest / (scale * W') is what an uncapped
+    supporter pays per unit of weight, and money / w - q, multiplied by the positive
+    d * w * scale * W', is (A + B*b) * scale * W' - rest * w * d."""
+
+    __slots__ = ("capped", "columns", "rest_a", "rest_b", "scale", "weight_left")
+
+    def __init__(
+        self,
+        rest_a: int,
+        rest_b: int,
+        weight_left: int,
+        scale: int,
+        capped: list[int],
+        columns: tuple[dict[tuple[int, int], int], list[int], list[int], list[int], list[int]],
+    ) -> None:
+        self.rest_a, self.rest_b, self.weight_left, self.scale = rest_a, rest_b, weight_left, scale
+        self.capped, self.columns = capped, columns
+
+    def entries(self) -> list[tuple[int, int, int, int, int, int]]:
+        """(class, weight, voters, A, B, d) per supporter class, the capped ones first (built
+        only for the winner: most plans are priced and dropped)."""
+        held, counts, a_s, b_s, d_s = self.columns
+        classes, weights = map(itemgetter(0), held), map(itemgetter(1), held)
+        rows = list(zip(classes, weights, counts, a_s, b_s, d_s, strict=True))
+        if not self.capped:
+            return rows
+        shut = set(self.capped)
+        return [rows[i] for i in self.capped] + [r for i, r in enumerate(rows) if i not in shut]
+
+
+def _total(
+    a_s: list[int], b_s: list[int], d_s: list[int], counts: list[int]
+) -> tuple[int, int, int]:
+    """sum(n * (A + B*b) / d) as (A, B) over the least common denominator, which is third."""
+    denominators = set(d_s)
+    common = math.lcm(*denominators)
+    if len(denominators) == 1:
+        return sum(map(mul, a_s, counts)), sum(map(mul, b_s, counts)), common
+    factors = list(map({d: common // d for d in denominators}.__getitem__, d_s))
+    return (
+        sum(map(mul, map(mul, a_s, counts), factors)),
+        sum(map(mul, map(mul, b_s, counts), factors)),
+        common,
+    )
+
+
+def _reduced(a: int, b_coef: int, d: int) -> tuple[int, int, int]:
+    """(A + B * b) / D in lowest terms (D > 0)."""
+    common = math.gcd(a, b_coef, d)
+    return (a // common, b_coef // common, d // common) if common > 1 else (a, b_coef, d)
 
 
 # -- explanations and fairness ---------------------------------------------------------
@@ -491,7 +572,8 @@ def explain_mes(election: Election) -> tuple[Outcome, list[Explanation]]:
 
 class _MesReplay:
     """The run at money b per voter, replayed round by round in exact integers: money is
-    held per wallet class (voters who paid the same) as integers over a common `scale`."""
+    held per wallet class (voters who paid the same) as a reduced fraction, and a proposal's
+    supporters are looked at over the least common denominator of their classes."""
 
     def __init__(self, election: Election, outcome: Outcome, b: Fraction) -> None:
         self.costs, self.votes, self.outcome = election.costs, outcome.votes, outcome
@@ -505,22 +587,27 @@ class _MesReplay:
                 self.voters[index].setdefault(weight, []).extend([g] * count)
         self.total_weight = [sum(w * len(groups) for w, groups in v.items()) for v in self.voters]
         self.class_of = [0] * len(election.ballots)
-        self.scale = b.denominator
-        self.money: dict[int, int] = {0: b.numerator}  # class -> money * scale
+        # class -> money as (numerator, denominator) in lowest terms
+        self.money: dict[int, tuple[int, int]] = {0: (b.numerator, b.denominator)}
         self.next_class = 1
 
-    def held(self, index: int) -> list[tuple[int, int, int]]:
+    def held(self, index: int) -> tuple[list[tuple[int, int, int]], int]:
         """(money * scale, weight, voters) of the proposal's supporters per wallet class and
-        weight, in ascending money per weight (the first to run out first)."""
+        weight, in ascending money per weight (the first to run out first), and the scale:
+        the least common denominator of their money."""
         money, class_of = self.money, self.class_of
-        rows = [
+        held = [
             (money[c], w, n)
             for w, groups in self.voters[index].items()
             for c, n in Counter(map(class_of.__getitem__, groups)).items()
         ]
+        denominators = {d for (_, d), _, _ in held}
+        scale = math.lcm(*denominators)
+        factors = {d: scale // d for d in denominators}
+        rows = [(m * factors[d], w, n) for (m, d), w, n in held]
         lcm = math.lcm(*(w for _, w, _ in rows)) if rows else 1
         rows.sort(key=lambda row: row[0] * (lcm // row[1]))
-        return rows
+        return rows, scale
 
     def explain(self, explanations: list[Explanation]) -> None:
         costs, votes = self.costs, self.votes
@@ -529,12 +616,10 @@ class _MesReplay:
         best: dict[int, int] = {}
         ceiling = {p: costs[p] - 1 for p in losers}  # no c above it can win from here on
         for round_, winner in enumerate(self.outcome.selected, start=1):
-            rows = self.held(winner)
-            rest, weight, capped = _payment(
-                costs[winner] * self.scale, rows, self.total_weight[winner]
-            )
+            rows, scale = self.held(winner)
+            rest, weight, capped = _payment(costs[winner] * scale, rows, self.total_weight[winner])
             # rho = q / cost with q = rest / weight (over the scale)
-            rho = Fraction(rest, weight * self.scale * max(costs[winner], 1))
+            rho = Fraction(rest, weight * scale * max(costs[winner], 1))
             paid_all = sum(n for _, _, n in rows[:capped])
             explanations[winner] = Explanation(
                 "selected",
@@ -551,9 +636,10 @@ class _MesReplay:
                 ceiling[p] = min(ceiling[p], total)
                 if found is not None:
                     best[p] = found
-            self._pay(winner, rest, weight)
+            self._pay(winner, rest, weight * scale)
         for p in losers:
-            left = Fraction(sum(m * n for m, _, n in self.held(p)), self.scale)
+            rows, scale = self.held(p)
+            left = Fraction(sum(m * n for m, _, n in rows), scale)
             # Once the run has ended nothing else is affordable: p wins at any cost it can pay.
             at_end = min(costs[p] - 1, math.floor(left))
             if at_end >= 1 and at_end > best.get(p, 0):
@@ -574,8 +660,7 @@ class _MesReplay:
         At cost c the supporters would pay P = sum(n * min(m, rho_w * w * c)) at the
         winner's rho_w; p's rho is below rho_w iff P > c, or P == c with every supporter
         capped; equal to it iff P == c otherwise (then the tie-break decides)."""
-        rows = self.held(p)
-        scale = self.scale
+        rows, scale = self.held(p)
         rho, *tie = key
         a, bb = rho.numerator, rho.denominator
         money_total = sum(m * n for m, _, n in rows)
@@ -618,13 +703,10 @@ class _MesReplay:
                 high = middle - 1
         return low, total
 
-    def _pay(self, winner: int, rest: int, weight: int) -> None:
-        """Every supporter pays min(money, q * w), q = rest / weight: rescale by `weight` so
-        that q * w is whole, and move the supporters to new wallet classes."""
-        self.scale *= weight
+    def _pay(self, winner: int, rest: int, denominator: int) -> None:
+        """Every supporter pays min(money, q * w), q = rest / denominator, and moves to a new
+        wallet class."""
         money = self.money
-        for c in money:
-            money[c] *= weight
         moved: dict[tuple[int, int], int] = {}
         class_of = self.class_of
         for g, w in self.supporters[winner]:
@@ -633,7 +715,11 @@ class _MesReplay:
             if new is None:
                 new = moved[(old, w)] = self.next_class
                 self.next_class += 1
-                money[new] = max(money[old] - rest * w, 0)
+                # the denominator is a multiple of every supporter's (`held`)
+                m, d = money[old]
+                left = m * (denominator // d) - rest * w
+                common = math.gcd(left, denominator)
+                money[new] = (left // common, denominator // common) if left > 0 else (0, 1)
             class_of[g] = new
 
 
