@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import compress, repeat
 from operator import add, floordiv, itemgetter, lt, mul
+from typing import Literal
 
 Ballot = tuple[tuple[int, int], ...]
 
@@ -470,6 +471,10 @@ def _reduced(a: int, b_coef: int, d: int) -> tuple[int, int, int]:
 # -- explanations and fairness ---------------------------------------------------------
 
 
+# Why a proposal won or lost (see `Explanation`).
+ExplanationOutcome = Literal["selected", "did_not_fit", "underfunded", "no_votes"]
+
+
 @dataclass(frozen=True)
 class Explanation:
     """Why a proposal won or lost under one rule (exact; rounded only for the reply).
@@ -478,7 +483,7 @@ class Explanation:
     `underfunded` (mes: its supporters' money did not cover it) or `no_votes`.
     """
 
-    outcome: str
+    outcome: ExplanationOutcome
     budget_left_when_considered: int | None = None  # greedy
     round: int | None = None  # mes, selected: 1 for the first funded proposal
     price_per_support: Fraction | None = None  # mes, selected: rho
