@@ -5,10 +5,11 @@ rolls back when it raises, before the response is sent, so a client never sees a
 for data that was not stored. The schema comes only from the Alembic revisions.
 """
 
+import hashlib
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -16,7 +17,7 @@ from typing import Any, Literal, NamedTuple
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
@@ -146,6 +147,21 @@ def has_written(session: Session) -> bool:
         return bool(connection.info.get(_WROTE, False))
     changes = connection.connection.dbapi_connection.total_changes  # type: ignore[union-attr]
     return bool(changes != connection.info.get(_CHANGES_AT_BEGIN, changes))
+
+
+def lock_names(session: Session, names: Iterable[str]) -> None:
+    """Transaction-scoped locks on names, held until the session's transaction ends:
+    PostgreSQL advisory locks on a 64-bit hash of each name, taken in a fixed order so two
+    transactions locking the same names cannot deadlock. On SQLite nothing is needed: a
+    writing transaction already holds the database's only write lock (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = {
+        int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        for name in names
+    }
+    for key in sorted(keys):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 @contextmanager

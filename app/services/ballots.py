@@ -29,7 +29,6 @@ Rules enforced here (on top of `ballot_rules`, in the contract's order):
 - no ballot is shown to anyone but its own voter.
 """
 
-import hashlib
 import re
 import secrets
 from datetime import datetime
@@ -39,6 +38,7 @@ from sqlalchemy import Executable, Table, bindparam, delete, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from app.core.db import lock_names
 from app.core.errors import (
     BallotSealed,
     DomainError,
@@ -119,12 +119,7 @@ def _require_own_mailbox(session: Session, voter: User, process: Process) -> Non
     lock makes the check and the cast one step against such an account casting at once."""
     assert process.id is not None
     mailbox = mailbox_of(voter.email)
-    if session.get_bind().dialect.name == "postgresql":
-        digest = hashlib.sha256(f"mailbox:{process.id}:{mailbox}".encode()).digest()
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"),
-            {"key": int.from_bytes(digest[:8], "big", signed=True)},
-        )
+    lock_names(session, [f"mailbox:{process.id}:{mailbox}"])
     other = session.exec(
         select(BallotVoter.ballot_id)
         .join(User, col(User.id) == col(BallotVoter.voter_id))
@@ -208,6 +203,11 @@ def _take_link_statement(dialect: str) -> Executable:
 
 
 _NEW_BALLOT = _BALLOT_TABLE.insert().returning(_BALLOT_TABLE.c.id)
+_REPLACE_BALLOT = (
+    update(_BALLOT_TABLE)
+    .where(_BALLOT_TABLE.c.id == bindparam("replaced_id"))
+    .values({key: bindparam(key) for key in _REPLACED})
+)
 _LINK_BALLOT = (
     update(_LINK_TABLE)
     .where(
@@ -225,7 +225,7 @@ def _store(session: Session, *, process_id: int, voter_id: int, values: dict[str
         {"process_id": process_id, "voter_id": voter_id},
     ).scalar_one()
     if ballot_id is not None:
-        session.execute(update(_BALLOT_TABLE).where(_BALLOT_TABLE.c.id == ballot_id).values(values))
+        session.execute(_REPLACE_BALLOT, {"replaced_id": ballot_id, **values})
         return
     new_id = session.execute(_NEW_BALLOT, {"process_id": process_id, **values}).scalar_one()
     session.execute(

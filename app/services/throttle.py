@@ -28,12 +28,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, delete, func, or_, text
+from sqlalchemy import Engine, delete, func, or_
 from sqlmodel import Session, col, select
 
 from app.core import metrics
 from app.core.config import Settings
-from app.core.db import separate_transaction
+from app.core.db import lock_names, separate_transaction
 from app.core.errors import TooManyAttempts
 from app.core.i18n import Message, _t
 from app.models.throttle import ThrottleEvent
@@ -122,20 +122,6 @@ def make_guard(engine: Engine, settings: Settings, signing_key: str) -> Guard:
     return Guard(engine=engine, key=throttle_key(signing_key), limits=abuse_limits(settings))
 
 
-def _lock(session: Session, buckets: Sequence[str]) -> None:
-    if session.get_bind().dialect.name != "postgresql":
-        return  # SQLite: BEGIN IMMEDIATE already holds the database's only write lock
-    # In a fixed order, so two attempts touching the same buckets cannot deadlock.
-    keys = sorted(
-        {
-            int.from_bytes(hashlib.sha256(b.encode()).digest()[:8], "big", signed=True)
-            for b in buckets
-        }
-    )
-    for key in keys:
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-
-
 def reserve(
     session: Session,
     guard: Guard,
@@ -149,7 +135,7 @@ def reserve(
     Runs in its own transaction (`separate_transaction`); returns the events' ids for
     `refund`."""
     with separate_transaction(session, request="ends") as own:
-        _lock(own, [bucket for bucket, _ in counts])
+        lock_names(own, [bucket for bucket, _ in counts])
         buckets = [bucket for bucket, _ in counts]
         own.execute(
             delete(ThrottleEvent).where(
