@@ -45,6 +45,7 @@ from app.routers import (
 from app.routers import metrics as metrics_router
 from app.routers.deps import API_PREFIX
 from app.services.analysis import analysis_pool
+from app.services.images import JobSlots
 from app.services.mail import MAIL_SENDER_CONNECTIONS, Mailer, make_mailer, sender_loop
 from app.services.media import make_store
 from app.services.throttle import make_guard
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.connection_slots = ConnectionSlots(admitted)
     app.state.mailer = mailer
     app.state.media_store = make_store(settings)
+    app.state.image_jobs = JobSlots(settings.image_jobs)
     app.state.signing_key = settings.signing_key()
     app.state.guard = make_guard(engine, settings, app.state.signing_key)
 

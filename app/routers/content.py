@@ -50,12 +50,8 @@ MediaDep = Annotated[MediaStore, Depends(media_store)]
 
 
 async def image_jobs(request: Request) -> JobSlots:
-    """This worker's image-cleaning slots (IMAGE_JOBS), made on first use: in the event
-    loop, so two requests cannot make two sets."""
-    state = request.app.state
-    jobs: JobSlots | None = getattr(state, "image_jobs", None)
-    if jobs is None:
-        jobs = state.image_jobs = JobSlots(state.settings.image_jobs)
+    """This worker's image-cleaning slots (IMAGE_JOBS; tests may override this dependency)."""
+    jobs: JobSlots = request.app.state.image_jobs
     return jobs
 
 

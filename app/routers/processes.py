@@ -128,9 +128,6 @@ def transition_process(
 def seal_process(
     process_id: int, actor: CurrentUser, session: SessionDep, request: Request
 ) -> ProcessPublic:
-    sealed = sealing.seal(session, actor=actor, process_id=process_id)
-    # Scrubbing the files runs outside any transaction, so the seal commits first (the
-    # dependency's commit is then a no-op). A failed scrub is logged; the seal stands.
-    session.commit()
-    sealing.scrub(request.app.state.engine)
-    return sealed
+    return sealing.seal_and_scrub(
+        session, engine=request.app.state.engine, actor=actor, process_id=process_id
+    )

@@ -138,6 +138,18 @@ def _forget_receipt_mails(session: Session, process_id: int) -> None:
         session.execute(delete(OutgoingMail).where(col(OutgoingMail.id).in_(ids)))
 
 
+def seal_and_scrub(
+    session: Session, *, engine: Engine, actor: User, process_id: int
+) -> ProcessPublic:
+    """`seal`, committed, then `scrub`: scrubbing the files runs outside any transaction,
+    so the seal commits first (the request's own commit is then a no-op). A failed scrub is
+    logged; the seal stands."""
+    sealed = seal(session, actor=actor, process_id=process_id)
+    session.commit()
+    scrub(engine)
+    return sealed
+
+
 def scrub(engine: Engine) -> str | None:
     """After a seal has committed: make the rows it deleted unreadable in the database's
     own files. None when done, else what failed (also logged). What it cannot reach (WAL
